@@ -1,0 +1,44 @@
+# Two commands on a fresh machine: `make demo` and `make test`.
+# Every target bootstraps .venv (Python >= 3.11 and pip are all it needs).
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: demo test unit functional lint fmt typecheck bench mock clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/massivekit demo
+
+test: $(STAMP)
+	$(BIN)/python -m pytest tests -q -p no:cacheprovider
+
+unit: $(STAMP)
+	$(BIN)/python -m pytest tests/unit -q
+
+functional: $(STAMP)
+	$(BIN)/python -m pytest tests/functional -q
+
+lint: $(STAMP)
+	$(BIN)/ruff check src tests bench tools
+	$(BIN)/ruff format --check src tests bench tools
+	$(BIN)/mypy
+
+fmt: $(STAMP)
+	$(BIN)/ruff format src tests bench tools
+	$(BIN)/ruff check --fix src tests bench tools
+
+bench: $(STAMP)
+	$(BIN)/python -m bench
+
+mock: $(STAMP)
+	$(BIN)/massivekit mock --host 127.0.0.1 --port 9000 --key demo
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
