@@ -21,7 +21,7 @@ def key() -> ApiKey:
 
 
 def test_api_key_never_prints_itself(key: ApiKey) -> None:
-    for text in (repr(key), str(key), f"{key}", f"{key!r}", f"{key:>40}", "%s" % key):
+    for text in (repr(key), str(key), f"{key}", f"{key!r}", f"{key:>40}", "%s" % key):  # noqa: UP031
         assert KEY not in text
         assert REDACTED in text
     assert key.reveal() == KEY

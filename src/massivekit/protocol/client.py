@@ -40,7 +40,6 @@ from massivekit.protocol.topics import (
     MAX_OPTION_CONTRACTS,
     check_topic,
     explicit_only,
-    is_wildcard,
     join_params,
     prefix_of,
 )
@@ -167,6 +166,8 @@ class ClientProtocol:
     """
 
     def __init__(self, api_key: ApiKey, market: Market, *, batch_size: int = DEFAULT_BATCH) -> None:
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be at least 1, not {batch_size}")
         self.market = market
         self.state = ClientState.CONNECTING
         self.subscribed: set[str] = set()
@@ -194,11 +195,19 @@ class ClientProtocol:
         return actions
 
     def subscribe(self, topics: Iterable[str]) -> list[Request]:
-        """Ask for ``topics``; returns one request per batch (some may be done already)."""
+        """Ask for ``topics``; returns one request per batch (some may be done already).
+
+        Raises:
+            TypeError: ``topics`` is a single string rather than a collection.
+        """
         return self._enqueue("subscribe", topics)
 
     def unsubscribe(self, topics: Iterable[str]) -> list[Request]:
-        """Give up ``topics``; returns one request per batch."""
+        """Give up ``topics``; returns one request per batch.
+
+        Raises:
+            TypeError: ``topics`` is a single string rather than a collection.
+        """
         return self._enqueue("unsubscribe", topics)
 
     def expire_inflight(self) -> list[ClientEvent]:
@@ -206,31 +215,34 @@ class ClientProtocol:
         request = self._inflight
         if request is None:
             return []
-        request.unanswered = request.pending
+        _settle_unanswered(request)
         return self._finish(request)
 
     def close(self) -> list[ClientEvent]:
         """The connection is gone: settle every request as unanswered."""
         self.state = ClientState.CLOSED
-        events: list[ClientEvent] = []
         requests = [self._inflight, *self._queue] if self._inflight else list(self._queue)
         self._inflight = None
         self._queue.clear()
         for request in requests:
-            request.unanswered = tuple(t for t in request.topics if t not in request.acked)
+            if not request._sent:  # never judged nor sent: nothing was answered
+                request._sent = tuple(t for t in request.topics if t not in request.acked)
+            _settle_unanswered(request)
             request.done = True
-            events.append(RequestDone(request))
-        return events
+        return [RequestDone(r) for r in requests]
 
     def receive(self, frame: bytes | str) -> list[ClientEvent]:
         """Take one server frame."""
+        head = frame[:1]
         # Data frames carry no status event: hand them on untouched.
-        if ("status" not in frame) if isinstance(frame, str) else (b"status" not in frame):
+        if head in (b"[", "[") and (
+            ("status" not in frame) if isinstance(frame, str) else (b"status" not in frame)
+        ):
             return [Data(frame)]
         try:
             raws = _split(frame)
             peeks = [_peek(raw) for raw in raws]
-        except msgspec.DecodeError:
+        except (msgspec.DecodeError, UnicodeError):
             text = frame if isinstance(frame, str) else frame.decode("utf-8", "replace")
             return [MalformedFrame(text[:120])]
         events: list[ClientEvent] = []
@@ -247,21 +259,57 @@ class ClientProtocol:
     def _enqueue(
         self, op: Literal["subscribe", "unsubscribe"], topics: Iterable[str]
     ) -> list[Request]:
+        if isinstance(topics, str | bytes):
+            raise TypeError("pass a collection of topics, not a single string")
         unique = list(dict.fromkeys(topics))
-        batches = [
-            unique[i : i + self._batch_size] for i in range(0, len(unique), self._batch_size)
-        ]
-        requests = [self._prepare(op, tuple(batch)) for batch in batches]
-        self._queue.extend(r for r in requests if not r.done)
+        size = self._batch_size
+        requests = []
+        for start in range(0, len(unique), size):
+            self._next_id += 1
+            requests.append(Request(self._next_id, op, tuple(unique[start : start + size])))
+        if self.state is ClientState.CLOSED:
+            for request in requests:
+                request.unanswered = request.topics
+                request.done = True
+            return requests
+        self._queue.extend(requests)
         self._pump()
         return requests
 
-    def _prepare(self, op: Literal["subscribe", "unsubscribe"], topics: tuple[str, ...]) -> Request:
-        self._next_id += 1
-        request = Request(self._next_id, op, topics)
+    def _pump(self) -> list[ClientEvent]:
+        """Send the next request; settle at once those that need no answer.
+
+        Local answers are decided here, when the request goes in flight, not
+        when it was queued: only then is ``subscribed`` current for it.
+        """
+        done: list[ClientEvent] = []
+        while self.state is ClientState.READY and self._inflight is None and self._queue:
+            request = self._queue.popleft()
+            self._settle_locally(request)
+            if not request._sent:
+                request.done = True
+                done.append(RequestDone(request))
+                continue
+            self._inflight = request
+            action = {"action": request.op, "params": join_params(request._sent)}
+            self._outgoing.append(_encode(action))
+        return done
+
+    def _settle_locally(self, request: Request) -> None:
         to_send: list[str] = []
-        for topic in topics:
-            reason = self._local_answer(op, topic)
+        room = MAX_OPTION_CONTRACTS - sum(
+            1 for t in self.subscribed if explicit_only(self.market, prefix_of(t))
+        )
+        for topic in request.topics:
+            reason = self._local_answer(request.op, topic)
+            if (
+                reason is None
+                and request.op == "subscribe"
+                and explicit_only(self.market, prefix_of(topic))
+            ):
+                room -= 1
+                if room < 0:
+                    reason = f"at most {MAX_OPTION_CONTRACTS} contracts per connection"
             if reason is None:
                 to_send.append(topic)
             elif reason == "":
@@ -269,8 +317,6 @@ class ClientProtocol:
             else:
                 request.refused[topic] = reason
         request._sent = tuple(to_send)
-        request.done = not to_send
-        return request
 
     def _local_answer(self, op: str, topic: str) -> str | None:
         """``None`` to send, ``""`` to count as acked without asking, else a refusal."""
@@ -279,34 +325,24 @@ class ClientProtocol:
         if topic in self.subscribed:
             return ""  # the server would not answer a repeated subscription
         problem = check_topic(self.market, topic)
-        if problem is not None:
-            return f"{problem.value}: {topic}"
-        if explicit_only(self.market, prefix_of(topic)) and not is_wildcard(topic):
-            held = sum(1 for t in self.subscribed if prefix_of(t) == prefix_of(topic))
-            if held >= MAX_OPTION_CONTRACTS:
-                return f"at most {MAX_OPTION_CONTRACTS} contracts per connection"
-        return None
-
-    def _pump(self) -> None:
-        if self.state is not ClientState.READY or self._inflight is not None or not self._queue:
-            return
-        request = self._queue.popleft()
-        self._inflight = request
-        action = {"action": request.op, "params": join_params(request._sent)}
-        self._outgoing.append(_encode(action))
+        return None if problem is None else f"{problem.value}: {topic}"
 
     def _on_status(self, status: str, message: str) -> list[ClientEvent]:
         if status == Status.CONNECTED:
             return self._on_connected(message)
         if status == Status.AUTH_SUCCESS:
+            if self.state is not ClientState.AUTHENTICATING:
+                return [StatusNotice(status, message)]
             self.state = ClientState.READY
-            self._pump()
-            return [AuthSucceeded()]
+            return [AuthSucceeded(), *self._pump()]
         if status == Status.AUTH_FAILED:
             self.state = ClientState.CLOSED
             return [AuthFailed(message), *self.close()]
         if status in DISCONNECT_STATUSES:
+            self.state = ClientState.CLOSED
             return [DisconnectNotice(status, message)]
+        if status == Status.AUTH_TIMEOUT:
+            self.state = ClientState.CLOSED
         if status == Status.SUCCESS and self._settle_ack(message):
             return self._maybe_finish()
         if status == Status.ERROR and self._inflight is not None:
@@ -349,5 +385,12 @@ class ClientProtocol:
     def _finish(self, request: Request) -> list[ClientEvent]:
         request.done = True
         self._inflight = None
-        self._pump()
-        return [RequestDone(request)]
+        return [RequestDone(request), *self._pump()]
+
+
+def _settle_unanswered(request: Request) -> None:
+    """Errors already in refuse the first unacked topics, by position; the rest went unanswered."""
+    pending = request.pending
+    for topic, message in zip(pending, request._errors, strict=False):
+        request.refused[topic] = message
+    request.unanswered = tuple(t for t in pending if t not in request.refused)

@@ -199,7 +199,9 @@ class ServerProtocol:
 
     def wants(self, ev: str, instrument: str | None) -> bool:
         """Whether an event of kind ``ev`` for ``instrument`` goes to this session."""
-        return ev in self._wildcards or f"{ev}.{instrument}" in self._topics
+        if ev in self._wildcards:
+            return True
+        return instrument is not None and f"{ev}.{instrument}" in self._topics
 
     def data_to_send(self) -> list[bytes]:
         """Frames queued for the client, oldest first; the queue is emptied."""
@@ -210,11 +212,12 @@ class ServerProtocol:
         """Take one client message (text or binary frame)."""
         if self.state is ServerState.CLOSED:
             return []
-        if len(data) > self._max_action_bytes:
-            return self._bad(f"message of {len(data)} bytes exceeds {self._max_action_bytes}")
+        size = len(data) if isinstance(data, bytes) else len(data.encode("utf-8", "replace"))
+        if size > self._max_action_bytes:
+            return self._bad(f"message of {size} bytes exceeds {self._max_action_bytes}")
         try:
             action = _decode_action(data)
-        except (msgspec.DecodeError, UnicodeDecodeError):
+        except (msgspec.DecodeError, UnicodeError):
             return self._bad('invalid message: expected {"action": ..., "params": ...}')
         if action.action == "auth":
             return self._authenticate(action.params)
@@ -269,18 +272,21 @@ class ServerProtocol:
         added: list[str] = []
         ignored: list[str] = []
         refused: dict[str, list[str]] = {}
+        answers: list[tuple[str, str]] = []
         for topic in topics:
             verdict = self._verdict(topic)
             if verdict is None:
                 self._hold(topic)
                 added.append(topic)
+                answers.append((Status.SUCCESS, ack_message(topic)))
             elif verdict == "":
                 ignored.append(topic)
             else:
                 refused.setdefault(verdict, []).append(topic)
-        self._send(*[(Status.SUCCESS, ack_message(t)) for t in added])
-        for message, group in refused.items():
-            self._send(*[(Status.ERROR, message)] * len(group))
+                answers.append((Status.ERROR, verdict))
+        # Answers go in topic order: refusals name no topic, so a client can
+        # only pair them with its unacked topics by position.
+        self._send(*answers)
         events: list[ServerEvent] = []
         if added:
             events.append(TopicsAdded(tuple(added)))

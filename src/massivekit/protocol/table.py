@@ -72,6 +72,7 @@ class SubscriptionTable(Generic[S]):
 
     def add(self, subscriber: S, topics: Iterable[str]) -> Delta:
         """``subscriber`` takes ``topics``; returns the upstream change."""
+        _require_collection(topics)
         before = set(self._upstream)
         held = self._topics.setdefault(subscriber, set())
         for topic in topics:
@@ -88,6 +89,7 @@ class SubscriptionTable(Generic[S]):
 
     def remove(self, subscriber: S, topics: Iterable[str]) -> Delta:
         """``subscriber`` gives up ``topics`` (ones it does not hold are ignored)."""
+        _require_collection(topics)
         before = set(self._upstream)
         held = self._topics.get(subscriber)
         if held is None:
@@ -136,3 +138,8 @@ class SubscriptionTable(Generic[S]):
             subscribe=tuple(sorted(self._upstream - before)),
             unsubscribe=tuple(sorted(before - self._upstream)),
         )
+
+
+def _require_collection(topics: Iterable[str]) -> None:
+    if isinstance(topics, str | bytes):
+        raise TypeError("pass a collection of topics, not a single string")
