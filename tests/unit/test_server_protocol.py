@@ -699,3 +699,16 @@ def test_event_types_share_a_base() -> None:
         CloseConnection(1000, "r"),
     ):
         assert isinstance(event, ServerEvent)
+
+
+def test_wants_topic_matches_exact_and_wildcard_holdings() -> None:
+    from massivekit.config import Market
+    from massivekit.protocol.server import AuthGrant, ServerProtocol
+
+    server = ServerProtocol(Market.STOCKS, lambda key, market: AuthGrant("p"))
+    server.receive(b'{"action":"auth","params":"k"}')
+    server.receive(b'{"action":"subscribe","params":"T.*,Q.AAPL"}')
+    assert server.wants_topic("T.MSFT")
+    assert server.wants_topic("Q.AAPL")
+    assert not server.wants_topic("Q.MSFT")
+    assert not server.wants_topic("TX.MSFT")

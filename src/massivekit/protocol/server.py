@@ -203,6 +203,10 @@ class ServerProtocol:
             return True
         return instrument is not None and f"{ev}.{instrument}" in self._topics
 
+    def wants_topic(self, topic: str) -> bool:
+        """Whether events of ``topic`` (``EV.INSTRUMENT``) go to this session."""
+        return topic in self._topics or topic.partition(".")[0] in self._wildcards
+
     def data_to_send(self) -> list[bytes]:
         """Frames queued for the client, oldest first; the queue is emptied."""
         frames, self._outgoing = self._outgoing, []
