@@ -1,0 +1,1 @@
+"""Benchmarks: each prints massivekit against a named peer, measured in one run."""

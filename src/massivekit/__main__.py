@@ -1,0 +1,5 @@
+import sys
+
+from massivekit.cli import main
+
+sys.exit(main())
