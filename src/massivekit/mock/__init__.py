@@ -1,0 +1,1 @@
+"""The mock Massive server: REST and WebSocket, faithful to the service and its failures."""
