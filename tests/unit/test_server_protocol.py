@@ -712,3 +712,14 @@ def test_wants_topic_matches_exact_and_wildcard_holdings() -> None:
     assert server.wants_topic("Q.AAPL")
     assert not server.wants_topic("Q.MSFT")
     assert not server.wants_topic("TX.MSFT")
+
+
+def test_holds_wildcards() -> None:
+    from massivekit.config import Market
+    from massivekit.protocol.server import AuthGrant, ServerProtocol
+
+    server = ServerProtocol(Market.STOCKS, lambda key, market: AuthGrant("p"))
+    server.receive(b'{"action":"auth","params":"k"}')
+    server.receive(b'{"action":"subscribe","params":"T.*,Q.*,A.AAPL"}')
+    assert server.holds_wildcards({"T", "Q"})
+    assert not server.holds_wildcards({"T", "Q", "A"})

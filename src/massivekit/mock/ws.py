@@ -40,6 +40,9 @@ from massivekit.protocol.status import CLOSE_POLICY_VIOLATION, Status
 
 log = get_logger("massivekit.mock.ws")
 
+MAX_LAG = 0.05
+"""Seconds of events a late feed tick may catch up on at once."""
+
 
 class Malformed(enum.Enum):
     """Kinds of bad frame the mock can send on demand."""
@@ -180,6 +183,8 @@ class MarketFeed:
         self.rate = rate
         self.frame_events = max(1, frame_events)
         self.events_generated = 0
+        self.events_skipped = 0
+        """Events the feed could not produce in time and skipped rather than burst."""
         self._sessions = sessions
         self._on_slow = on_slow
         self._slow_limit = slow_limit
@@ -194,6 +199,12 @@ class MarketFeed:
             now = time.monotonic()
             carry += self.rate * (now - last)
             last = now
+            # A late tick must not turn into a burst that makes the next one
+            # later still: skip (and count) what is over MAX_LAG behind.
+            backlog = self.rate * MAX_LAG
+            if carry > backlog:
+                self.events_skipped += int(carry - backlog)
+                carry = backlog
             count = int(carry)
             if count <= 0:
                 continue
@@ -204,12 +215,20 @@ class MarketFeed:
         """Hand each ready session the events of its topics, framed."""
         self.events_generated += len(batch.data)
         limit = self._slow_limit()
-        pairs = list(zip(batch.topics, batch.data, strict=True))
+        pairs: list[tuple[str, bytes]] | None = None
+        # Topics are interned, so the set costs a hash lookup per event; a
+        # session whose wildcards cover every kind in the batch takes it all.
+        kinds = {topic.partition(".")[0] for topic in set(batch.topics)}
         for session in self._sessions():
             if not session.ready:
                 continue
-            wants = session.protocol.wants_topic
-            picked = [data for topic, data in pairs if wants(topic)]
+            if session.protocol.holds_wildcards(kinds):
+                picked = batch.data  # every event of the cluster: no filtering
+            else:
+                if pairs is None:
+                    pairs = list(zip(batch.topics, batch.data, strict=True))
+                wants = session.protocol.wants_topic
+                picked = [data for topic, data in pairs if wants(topic)]
             if picked and not self._send(session, picked, limit):
                 self._on_slow(session)
 

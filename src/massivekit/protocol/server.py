@@ -203,6 +203,10 @@ class ServerProtocol:
             return True
         return instrument is not None and f"{ev}.{instrument}" in self._topics
 
+    def holds_wildcards(self, prefixes: Iterable[str]) -> bool:
+        """Whether the session holds ``P.*`` for every prefix ``P`` given."""
+        return self._wildcards.issuperset(prefixes)
+
     def wants_topic(self, topic: str) -> bool:
         """Whether events of ``topic`` (``EV.INSTRUMENT``) go to this session."""
         return topic in self._topics or topic.partition(".")[0] in self._wildcards
