@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test unit functional lint fmt typecheck bench mock clean
+.PHONY: demo test unit functional coverage lint fmt bench mock clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -24,6 +24,11 @@ unit: $(STAMP)
 
 functional: $(STAMP)
 	$(BIN)/python -m pytest tests/functional -q
+
+# The sans-I/O protocol core is held to 100% branch coverage by its unit tests.
+coverage: $(STAMP)
+	$(BIN)/python -m pytest tests/unit -q -p no:cacheprovider \
+		--cov=massivekit.protocol --cov-branch --cov-report=term-missing --cov-fail-under=100
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench tools
