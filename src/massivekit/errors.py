@@ -24,6 +24,7 @@ passes through :func:`massivekit.auth.redact`.
     │                                (``max_connections``, ``force_disconnect``,
     │                                ``slow_consumer``) or a close code
     └── StreamClosed                 an operation on a stream that is closed for good
+        └── BufferOverflow           a consumer fell behind under the ErrorAndClose policy
 
 Attributes (``None`` where they do not apply): ``status`` (HTTP status),
 ``request_id`` (Massive's ``X-Request-Id``), ``retry_after`` (seconds),
@@ -160,6 +161,10 @@ class Disconnected(ProtocolError):
 
 class StreamClosed(MassiveError):
     """The stream is closed for good; make a new client."""
+
+
+class BufferOverflow(StreamClosed):
+    """A consumer's bounded buffer filled under the ``ErrorAndClose`` overflow policy."""
 
 
 _STATUS_ERRORS: dict[int, type[ApiError]] = {

@@ -89,6 +89,7 @@ ERROR_TYPES = [
     errors.ProtocolError,
     errors.SubscriptionRefused,
     errors.StreamClosed,
+    errors.BufferOverflow,
 ]
 
 
