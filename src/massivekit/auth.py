@@ -16,6 +16,9 @@ import threading
 from typing import Final
 
 REDACTED: Final = "<redacted>"
+MIN_SCRUBBED_LENGTH: Final = 8
+"""Shorter secrets are not scrubbed from free text: they would match ordinary
+words (Massive keys are 32 characters). Their ``repr`` stays redacted."""
 
 _known_secrets: set[str] = set()
 _known_lock = threading.Lock()
@@ -25,7 +28,7 @@ _BEARER = re.compile(r"(?i)(Bearer\s+)[^\s\"',]+")
 
 def register_secret(value: str) -> None:
     """Remember ``value`` so :func:`redact` scrubs it from any text from now on."""
-    if value:
+    if len(value) >= MIN_SCRUBBED_LENGTH:
         with _known_lock:
             _known_secrets.add(value)
 

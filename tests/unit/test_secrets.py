@@ -169,3 +169,9 @@ def test_client_protocol_never_shows_the_key(key: ApiKey) -> None:
     assert all(KEY not in repr(e) for e in events)
     (auth,) = protocol.data_to_send()
     assert KEY.encode() in auth  # it must travel, but only on the wire
+
+
+def test_short_secrets_do_not_scrub_ordinary_words() -> None:
+    short = ApiKey("k")
+    assert "k" not in repr(short).replace("ApiKey", "")
+    assert redact("keep looking") == "keep looking"
