@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test unit functional coverage lint fmt bench mock clean
+.PHONY: demo test unit functional coverage codegen lint fmt bench mock clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -24,6 +24,11 @@ unit: $(STAMP)
 
 functional: $(STAMP)
 	$(BIN)/python -m pytest tests/functional -q
+
+# Regenerate committed code from ../shared/massive-spec (checks SHA256SUMS first).
+codegen: $(STAMP)
+	MASSIVEKIT_SPEC_DIR=$${MASSIVEKIT_SPEC_DIR:-../shared/massive-spec} $(BIN)/python tools/codegen_mock.py
+	MASSIVEKIT_SPEC_DIR=$${MASSIVEKIT_SPEC_DIR:-../shared/massive-spec} $(BIN)/python tools/codegen_rest.py
 
 # The sans-I/O protocol core is held to 100% branch coverage by its unit tests.
 coverage: $(STAMP)

@@ -5,6 +5,11 @@ SIGINT/SIGTERM; its first line of output is ``listening on http://HOST:PORT``.
 
 ``massivekit demo``  starts the mock in-process and shows a live view of a
 stream (last price, change, events/s of the hottest instruments).
+
+``massivekit get ENDPOINT ARGS... [--format table|json|csv|parquet] [--limit N]
+[--base-url URL] [-o FILE] [--progress]`` calls any REST list/get method
+(``list_trades ticker=AAPL timestamp.gte=2024-01-02``); the key comes from
+``MASSIVE_API_KEY`` only, never from the command line.
 """
 
 from __future__ import annotations
@@ -66,6 +71,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     _mock_parser(sub)
     _demo_parser(sub)
+    from massivekit.rest.cli import add_parser as add_get_parser
+
+    add_get_parser(sub)
     return parser
 
 
@@ -130,6 +138,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``massivekit`` console script."""
     args = build_parser().parse_args(argv)
     runner: Coroutine[Any, Any, object]
+    if args.command == "get":
+        from massivekit.rest.cli import run as run_get
+
+        return asyncio.run(run_get(args))
     if args.command == "mock":
         runner = _run_mock(args)
     else:

@@ -44,6 +44,7 @@ import msgspec
 from aiohttp import web
 
 from massivekit.mock._rest_endpoints import ENDPOINTS, EndpointSpec
+from massivekit.mock.rest_extra import EXTRA_ENDPOINTS, family_list, is_extra
 from massivekit.mock.rest_handlers import (
     Call,
     Handler,
@@ -185,7 +186,7 @@ def add_rest_routes(
     app[REST_STATS] = counter
     allowed = keys.__contains__ if isinstance(keys, frozenset) else keys
     server = _RestServer(allowed, seed, faults, counter, clock)
-    for shape, variants in _shapes(ENDPOINTS).items():
+    for shape, variants in _shapes((*ENDPOINTS, *EXTRA_ENDPOINTS)).items():
         app.router.add_get(shape, server.route(variants))
     for prefix in ("/v1", "/v2", "/v3", "/vX"):
         app.router.add_route("*", prefix + "/{tail:.*}", server.not_found)
@@ -232,6 +233,8 @@ def pick_variant(variants: Sequence[EndpointSpec], values: Sequence[str]) -> End
 def handler_for(endpoint: EndpointSpec) -> Handler:
     """The function that builds the answer of ``endpoint``."""
     path = endpoint.path
+    if is_extra(endpoint):
+        return family_list
     if path.startswith(("/v3/trades/", "/v3/quotes/")):
         return ticks(path.split("/")[2])
     if path.startswith("/v2/aggs/ticker/"):
