@@ -511,3 +511,11 @@ def test_unknown_symbols_are_refused() -> None:
             hook("NOPE")
     with pytest.raises(KeyError, match="NOPE"):
         sim.shock("NOPE", 1.0)
+
+
+def test_batch_is_exact_while_an_instrument_is_halted() -> None:
+    sim = MarketSimulator(Market.STOCKS, seed=3)
+    sim.halt("SPY")
+    sim.halt("AAPL")
+    for step in range(200):
+        assert len(sim.batch(1 + step % 7, 1_700_000_000_000 + step).data) == 1 + step % 7

@@ -70,6 +70,10 @@ _BOUNDARY_EVS: dict[Market, tuple[str, ...]] = {
 }
 
 
+_MAX_EMPTY_ROUNDS = 64
+"""Refill rounds that may produce nothing before a batch is cut short."""
+
+
 class SimEvent(NamedTuple):
     """One encoded event and the keys a server routes it by."""
 
@@ -240,16 +244,20 @@ class MarketSimulator:
         return self.batch(events_per_frame * count_frames, now_ms).frames(events_per_frame)
 
     def _fill(self, count: int, topics: list[str], data: list[bytes]) -> None:
+        """Append exactly ``count`` events (fewer only if nothing at all can trade)."""
         feed = self._feed
         tfr = feed.time_frags(self._t)
-        while count > 0:
+        empty_rounds = 0
+        while count > 0 and empty_rounds < _MAX_EMPTY_ROUNDS:
             before = len(data)
             qbs: Iterable[bytes] = self._sequence(count) if feed.uses_sequence else ()
             feed.run(islice(self._picks, count), qbs, tfr, topics.append, data.append)
             made = len(data) - before
-            if made == 0:  # only halted instruments were drawn: nothing can trade
-                break
-            count -= made  # a halted instrument's trade was dropped: draw again
+            # A halted instrument's trade is dropped: draw again. A small refill
+            # may land on halted names only, so give up only after many empty
+            # rounds (every instrument halted).
+            empty_rounds = empty_rounds + 1 if made == 0 else 0
+            count -= made
 
     def _sequence(self, count: int) -> Iterable[bytes]:
         """The next ``count`` sequence numbers as wire text, made at C speed."""
