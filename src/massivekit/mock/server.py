@@ -30,6 +30,8 @@ from massivekit.mock.keys import KeyRing, KeySpec
 from massivekit.mock.market import MarketSimulator
 from massivekit.mock.rest import RestFaults, add_rest_routes
 from massivekit.mock.ws import (
+    FloodFrames,
+    FloodMode,
     Malformed,
     MarketFeed,
     MockSession,
@@ -57,6 +59,8 @@ class MockServer:
         frame_events: most events in one frame.
         ws_faults: WebSocket fault switches (changeable while running).
         rest_faults: REST fault switches (changeable while running).
+        flood: if set, no rate-driven feed: each session gets pre-rendered
+            frames as fast as it reads once it subscribes (for benchmarks).
     """
 
     def __init__(
@@ -70,6 +74,7 @@ class MockServer:
         frame_events: int = 100,
         ws_faults: WsFaults | None = None,
         rest_faults: RestFaults | None = None,
+        flood: FloodMode | None = None,
     ) -> None:
         self.keys = KeyRing(keys)
         self.host = host
@@ -79,6 +84,8 @@ class MockServer:
         self.frame_events = frame_events
         self.ws_faults = ws_faults or WsFaults()
         self.rest_faults = rest_faults or RestFaults()
+        self.flood = flood
+        self._flood_frames: dict[Market, FloodFrames] = {}
         self._sessions: dict[Market, list[MockSession]] = {m: [] for m in Market}
         self._feeds: dict[Market, MarketFeed] = {}
         self._tasks: dict[Market, asyncio.Task[None]] = {}
@@ -240,6 +247,7 @@ class MockServer:
             await self._read_loop(session, timer)
         finally:
             timer.cancel()
+            await session.stop_flood()
             self._sessions[market].remove(session)
             await self._finish_writer(session, writer)
             if not self._sessions[market]:
@@ -258,6 +266,8 @@ class MockServer:
                 timer.cancel()
                 self._enforce_connection_limit(session)
             keep = apply_events(session, events)
+            if self.flood is not None and keep:
+                self._maybe_flood(session)
             self._notify()
             if not keep:
                 break
@@ -268,6 +278,18 @@ class MockServer:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(asyncio.shield(writer), timeout=0.5)
         await cancel_quietly(writer)
+
+    def _maybe_flood(self, session: MockSession) -> None:
+        """Start the flood of a session at its first subscription (flood mode)."""
+        if self.flood is None or session.flooding or not session.ready:
+            return
+        if not session.protocol.topics:
+            return
+        frames = self._flood_frames.get(session.market)
+        if frames is None:
+            frames = FloodFrames(session.market, self.flood, self.seed)
+            self._flood_frames[session.market] = frames
+        session.start_flood(frames.chunks_for(session.protocol), loop=self.flood.loop)
 
     def _auth_timed_out(self, session: MockSession) -> None:
         apply_events(session, session.protocol.auth_timed_out())
@@ -299,7 +321,7 @@ class MockServer:
     # -- feeds --------------------------------------------------------------------------
 
     def _ensure_feed(self, market: Market) -> None:
-        if market in self._tasks:
+        if market in self._tasks or self.flood is not None:
             return
         feed = MarketFeed(
             market,

@@ -89,10 +89,12 @@ class MockSession:
         self.frames_sent = 0
         self.events_sent = 0
         self._transport = request.transport
+        self._io = request.protocol
         self._outbox: deque[bytes] = deque()
         self._outbox_bytes = 0
         self._wakeup = asyncio.Event()
         self._closing: CloseConnection | DropConnection | None = None
+        self._flood: asyncio.Task[None] | None = None
 
     @property
     def principal(self) -> str | None:
@@ -139,6 +141,53 @@ class MockSession:
         """Cut the TCP connection with no close frame."""
         if self._transport is not None:
             self._transport.abort()
+
+    @property
+    def flooding(self) -> bool:
+        """Whether a flood was started for this session (it may have finished)."""
+        return self._flood is not None
+
+    def start_flood(self, chunks: Sequence[FloodChunk], *, loop: bool) -> None:
+        """Start writing ``chunks`` straight to the socket (flood mode); owned here."""
+        if self._flood is None:
+            self._flood = asyncio.create_task(
+                self._flood_until_done(chunks, loop), name="mock-ws-flood"
+            )
+
+    async def stop_flood(self) -> None:
+        """Stop the flood, if any, and wait for it."""
+        if self._flood is not None:
+            await cancel_quietly(self._flood)
+
+    async def _drain(self) -> None:
+        """Wait while the transport is over its high-water mark; else just yield."""
+        if self._io.writing_paused:
+            # aiohttp has no public drain for a WebSocketResponse; this is what
+            # its own writers await, woken by the protocol's resume_writing().
+            await self._io._drain_helper()
+        else:
+            await asyncio.sleep(0)  # let the reader and the other sessions run
+
+    async def _flood_until_done(self, chunks: Sequence[FloodChunk], loop: bool) -> None:
+        transport = self._transport
+        if transport is None or not chunks:
+            return
+        with contextlib.suppress(ConnectionError):
+            while self._outbox:  # the acks go out before the data, as on the service
+                await self._drain()
+            while True:
+                for chunk in chunks:
+                    # A close frame may be on its way: nothing may follow it.
+                    if self._closing is not None or transport.is_closing():
+                        return
+                    # Whole frames only, in one write: the session's own writer
+                    # (acks, statuses) can interleave between chunks, never inside.
+                    transport.write(chunk.data)
+                    self.frames_sent += chunk.frames
+                    self.events_sent += chunk.events
+                    await self._drain()
+                if not loop:
+                    return
 
     async def write_loop(self) -> None:
         """Send queued frames until closed; owned by the session's handler."""
@@ -242,6 +291,94 @@ class MarketFeed:
         return True
 
 
+@dataclass(frozen=True)
+class FloodMode:
+    """Flood mode: each subscribed session gets pre-rendered frames as fast as it reads.
+
+    For benchmarks of clients: the frames are rendered once, with their
+    WebSocket headers, and written to the socket in large chunks, honouring
+    the transport's flow control, so the mock itself costs almost nothing per
+    frame. The flood starts at a session's first acknowledged subscription and
+    carries the events of the topics it holds then (later subscriptions do not
+    change it); the rate-driven feed does not run.
+
+    Attributes:
+        frame_events: events in each frame.
+        frames: distinct frames rendered (once per cluster, then reused).
+        loop: send the frames again and again until the client leaves; if
+            False, send them once, then stay connected and quiet.
+        chunk_bytes: about how many bytes go to the socket per write.
+    """
+
+    frame_events: int = 10
+    frames: int = 2_000
+    loop: bool = True
+    chunk_bytes: int = 256 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class FloodChunk:
+    """Whole WebSocket frames, header included, to write in one call."""
+
+    data: bytes
+    frames: int
+    events: int
+
+
+def ws_text_header(size: int) -> bytes:
+    """The header of an unmasked, final TEXT frame of ``size`` payload bytes (RFC 6455 5.2)."""
+    if size < 126:
+        return bytes((0x81, size))
+    if size < 1 << 16:
+        return bytes((0x81, 126)) + size.to_bytes(2, "big")
+    return bytes((0x81, 127)) + size.to_bytes(8, "big")
+
+
+class FloodFrames:
+    """The events of a flood, rendered once per cluster; chunks cut per session."""
+
+    def __init__(self, market: Market, mode: FloodMode, seed: int) -> None:
+        simulator = MarketSimulator(market, seed=seed)
+        count = max(1, mode.frame_events) * max(1, mode.frames)
+        self.mode = mode
+        self.batch = simulator.batch(count, int(time.time() * 1000))
+        self.kinds = frozenset(topic.partition(".")[0] for topic in set(self.batch.topics))
+        self._all: list[FloodChunk] | None = None
+
+    def chunks_for(self, protocol: ServerProtocol) -> list[FloodChunk]:
+        """The chunks carrying the events ``protocol``'s session subscribed to."""
+        if protocol.holds_wildcards(self.kinds):
+            if self._all is None:
+                self._all = self._chunk(self.batch.data)
+            return self._all
+        wants = protocol.wants_topic
+        picked = [
+            data
+            for topic, data in zip(self.batch.topics, self.batch.data, strict=True)
+            if wants(topic)
+        ]
+        return self._chunk(picked)
+
+    def _chunk(self, events: list[bytes]) -> list[FloodChunk]:
+        per_frame = max(1, self.mode.frame_events)
+        chunks: list[FloodChunk] = []
+        parts: list[bytes] = []
+        size = frames = count = 0
+        for start in range(0, len(events), per_frame):
+            group = events[start : start + per_frame]
+            payload = b"[" + b",".join(group) + b"]"
+            parts += (ws_text_header(len(payload)), payload)
+            size += len(parts[-2]) + len(payload)
+            frames += 1
+            count += len(group)
+            if size >= self.mode.chunk_bytes:
+                chunks.append(FloodChunk(b"".join(parts), frames, count))
+                parts, size, frames, count = [], 0, 0, 0
+        if parts:
+            chunks.append(FloodChunk(b"".join(parts), frames, count))
+        return chunks
+
+
 def apply_events(session: MockSession, events: Sequence[ServerEvent]) -> bool:
     """Carry out what the protocol asked; ``False`` once the session must end."""
     session.flush_protocol()
@@ -277,6 +414,9 @@ async def cancel_quietly(task: asyncio.Task[None]) -> None:
 
 __all__ = [
     "CLOSE_POLICY_VIOLATION",
+    "FloodChunk",
+    "FloodFrames",
+    "FloodMode",
     "Malformed",
     "MarketFeed",
     "MockSession",
@@ -285,4 +425,5 @@ __all__ = [
     "cancel_quietly",
     "disconnect",
     "oversize_frame",
+    "ws_text_header",
 ]

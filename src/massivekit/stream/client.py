@@ -1,0 +1,594 @@
+"""``massivekit.StreamClient``: the Massive WebSocket stream, resilient and fast.
+
+One client is one connection to one (feed, cluster): the generic
+:class:`~massivekit.transport.connection.Connection` actor speaking the
+Massive protocol (:mod:`massivekit.transport.handlers.massive`), whose
+frames are decoded by the client's own
+:class:`~massivekit.models.FrameDecoder` and published, one batch per frame,
+to bounded :class:`~massivekit.stream.dispatch.Dispatcher` buffers. The
+socket reader never waits on a consumer: a consumer that falls behind loses
+batches under its overflow policy (or fails, under ``ERROR_AND_CLOSE``),
+and the drops are counted.
+
+What the official client does and this one does not: reconnect instantly
+with no backoff, end on a normal close, count reconnects for life, lose
+subscriptions made just before a drop, let ``A.*`` drop ``AM.*``, run the
+user's callback inline on the socket reader.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from types import TracebackType
+from typing import Any, Final, Literal, Self
+from urllib.parse import urlsplit
+
+from massivekit.auth import ApiKey, get_logger, redact_url
+from massivekit.config import API_KEY_ENV, Feed, Market, StreamConfig
+from massivekit.errors import ConfigError, MassiveError, RequestTimeout, StreamClosed
+from massivekit.models import Event, FrameDecodeError, FrameDecoder, UnknownEvent
+from massivekit.protocol.client import DEFAULT_BATCH
+from massivekit.stream.callbacks import Callback, CallbackRegistry, Selector
+from massivekit.stream.dispatch import Consumer, Dispatcher, Overflow
+from massivekit.stream.metrics import LAG_MS, MetricsHook, StreamStats
+from massivekit.transport.connection import Connection, ConnectionConfig
+from massivekit.transport.events import ConnectionEvent, ConnectionState, EventStream
+from massivekit.transport.handlers.massive import MassiveHandler
+from massivekit.transport.socket import SocketConnector
+
+__all__ = ["Batch", "StreamClient", "StreamOptions", "resolve_endpoint"]
+
+_log = get_logger("massivekit.stream")
+
+Batch = list[Event | UnknownEvent]
+"""One frame's events, typed, in the order they came."""
+
+DEFAULT_OWNER: Final = "client"
+_OUTCOMES: Final = frozenset(
+    {ConnectionState.READY, ConnectionState.RECONNECTING, ConnectionState.CLOSED}
+)
+
+
+@dataclass(frozen=True, slots=True)
+class StreamOptions:
+    """The less common knobs of a :class:`StreamClient`.
+
+    Attributes:
+        transport: timeouts, heartbeat, silence watchdog, backoff, and the
+            pause after ``max_connections`` (``later_delay``, 60 s).
+        connector: the WebSocket library adapter (picows if installed, else aiohttp).
+        typed: make the default consumer of typed batches (``async for batch
+            in client``); without it frames are decoded only for callbacks
+            and extra consumers.
+        batch_size: topics per subscribe action.
+        lag_every: measure the lag (now minus the newest event's timestamp)
+            once per this many frames.
+        metrics_interval: seconds between pushes of the stats to the metrics hook.
+        start_timeout: seconds ``async with`` waits for the first attempt's
+            outcome (the connect and auth timeouts together by default).
+    """
+
+    transport: ConnectionConfig = field(default_factory=ConnectionConfig)
+    connector: SocketConnector | None = None
+    typed: bool = True
+    batch_size: int = DEFAULT_BATCH
+    lag_every: int = 64
+    metrics_interval: float = 1.0
+    start_timeout: float | None = None
+
+
+def resolve_endpoint(
+    feed: Feed | str, market: Market | str | None, url: str | None
+) -> tuple[str, Market]:
+    """The WebSocket URL and cluster of a client.
+
+    Args:
+        feed: a :class:`Feed`, its name (``"delayed"``) or any host (``"host:port"``).
+        market: the cluster; with ``url``, taken from its path when omitted.
+        url: a full ``ws://``/``wss://`` URL (the mock, the proxy).
+
+    Returns:
+        ``(url, market)``.
+
+    Raises:
+        ConfigError: a URL that is not ``ws``/``wss``, or no way to tell the market.
+    """
+    if url is not None:
+        parts = urlsplit(url)
+        if parts.scheme not in ("ws", "wss"):
+            raise ConfigError(f"stream URL must be ws:// or wss://, not {redact_url(url)!r}")
+        if market is None:
+            try:
+                market = Market(parts.path.strip("/"))
+            except ValueError:
+                raise ConfigError(
+                    f"cannot tell the market from {redact_url(url)!r}: pass market=..."
+                ) from None
+        return url, Market(market)
+    cluster = Market(market or Market.STOCKS)
+    return f"wss://{_feed_host(feed)}/{cluster.value}", cluster
+
+
+def _feed_host(feed: Feed | str) -> str:
+    if isinstance(feed, Feed):
+        return feed.value
+    try:
+        return Feed[feed.upper()].value
+    except KeyError:
+        return feed.removeprefix("wss://").removeprefix("ws://").strip("/")
+
+
+def _api_key(api_key: str | ApiKey | None) -> ApiKey:
+    if api_key is None:
+        return StreamConfig.from_env().api_key  # read now, never at import
+    try:
+        return ApiKey.coerce(api_key)
+    except ValueError:
+        raise ConfigError(f"empty API key: pass api_key=... or set {API_KEY_ENV}") from None
+
+
+class StreamClient:
+    """A Massive stream of typed events for one (feed, cluster).
+
+    Args:
+        api_key: the key (``MASSIVE_API_KEY`` is read when omitted).
+        feed: real-time, delayed, business, launchpad... or any host.
+        market: the cluster (``"stocks"`` by default; from the URL path with ``url``).
+        url: connect here instead (``ws://127.0.0.1:PORT/stocks``).
+        maxsize: batches each consumer buffers.
+        overflow: what a full buffer does (drop oldest, drop newest, error and close).
+        on_max_connections: on Massive's ``max_connections`` (another holder of the
+            key took the slot): ``"backoff"`` waits ``transport.later_delay``
+            (60 s) and retries, ``"raise"`` ends the stream with
+            :class:`~massivekit.errors.Disconnected`.
+        metrics: a hook receiving frames, events, drops, reconnects and lag.
+        options: less common knobs (:class:`StreamOptions`).
+
+    Raises:
+        ConfigError: no key, a bad URL, or a market that cannot be told.
+    """
+
+    def __init__(
+        self,
+        api_key: str | ApiKey | None = None,
+        *,
+        feed: Feed | str = Feed.REAL_TIME,
+        market: Market | str | None = None,
+        url: str | None = None,
+        maxsize: int = 10_000,
+        overflow: Overflow = Overflow.DROP_OLDEST,
+        on_max_connections: Literal["backoff", "raise"] = "backoff",
+        metrics: MetricsHook | None = None,
+        options: StreamOptions | None = None,
+    ) -> None:
+        if on_max_connections not in ("backoff", "raise"):
+            raise ConfigError(
+                f"on_max_connections must be 'backoff' or 'raise', not {on_max_connections!r}"
+            )
+        self.options = options or StreamOptions()
+        endpoint, self.market = resolve_endpoint(feed, market, url)
+        self._stats = StreamStats()
+        self._raw_frames = 0  # frames seen while nothing decoded them
+        self._metrics = metrics
+        self._decoder: FrameDecoder[Event] = FrameDecoder(self.market)
+        self._typed: Dispatcher[Batch] = Dispatcher(
+            maxsize=maxsize, overflow=overflow, metrics=metrics
+        )
+        self._raw: Dispatcher[bytes | str] = Dispatcher(
+            maxsize=maxsize, overflow=overflow, metrics=metrics
+        )
+        self._default: Consumer[Batch] | None = (
+            self._typed.consumer(name="default") if self.options.typed else None
+        )
+        self._decode = self.options.typed
+        # Bound once: the hot path runs per frame.
+        self._decode_frame = self._decoder.decode
+        self._lag_countdown = self.options.lag_every
+        self._bytes = 0
+        self._publish_raw = False
+        self._callbacks = CallbackRegistry()
+        self._callback_task: asyncio.Task[None] | None = None
+        self._metrics_timer: asyncio.TimerHandle | None = None
+        self._started = False
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stopped: asyncio.Future[None] | None = None
+        transport = dataclasses.replace(
+            self.options.transport, raise_on_later=on_max_connections == "raise"
+        )
+        self._conn = Connection(
+            endpoint,
+            MassiveHandler(_api_key(api_key), self.market, batch_size=self.options.batch_size),
+            on_update=self._on_frame,
+            config=transport,
+            connector=self.options.connector,
+            on_event=self._on_event,
+            name=f"{self.market.value}@{redact_url(endpoint)}",
+        )
+
+    def __repr__(self) -> str:
+        return f"StreamClient({self._conn.name!r}, {self.state.value})"
+
+    # -- lifecycle ---------------------------------------------------------------------
+
+    @property
+    def state(self) -> ConnectionState:
+        """The connection's state."""
+        return self._conn.state
+
+    @property
+    def url(self) -> str:
+        """The endpoint (it may carry a token: log it through ``redact_url``)."""
+        return self._conn.url
+
+    @property
+    def connection(self) -> Connection:
+        """The underlying connection actor (events, subscription store)."""
+        return self._conn
+
+    async def connect(self, *, wait: bool = True) -> None:
+        """Start the connection; by default wait for the first attempt's outcome.
+
+        Returns once the first session is READY, or once the first attempt
+        failed in a way worth retrying (the client then retries in the
+        background, with backoff, and :meth:`events` tells how it goes).
+
+        Raises:
+            AuthError: the key was refused (terminal).
+            Disconnected: ``max_connections`` with ``on_max_connections="raise"``.
+            RequestTimeout: no outcome within ``options.start_timeout``.
+        """
+        if self._started:
+            return
+        self._started = True
+        if self._callbacks:
+            self._start_callbacks()
+        self._schedule_metrics()
+        if not wait:
+            self._conn.start()
+            return
+        try:
+            await self._first_outcome()
+        except BaseException:
+            await self.aclose()
+            raise
+
+    async def _first_outcome(self) -> None:
+        outcome: asyncio.Future[ConnectionEvent] = asyncio.get_running_loop().create_future()
+
+        def on_event(event: ConnectionEvent) -> None:
+            if event.state in _OUTCOMES and not outcome.done():
+                outcome.set_result(event)
+
+        limit = self.options.start_timeout
+        if limit is None:
+            transport = self.options.transport
+            limit = transport.connect_timeout + transport.auth_timeout
+        self._conn.add_listener(on_event)
+        try:
+            self._conn.start()
+            async with asyncio.timeout(limit):
+                event = await outcome
+        except TimeoutError:
+            raise RequestTimeout(f"{self._conn.name}: no outcome within {limit:g}s") from None
+        finally:
+            self._conn.remove_listener(on_event)
+        if event.state is ConnectionState.CLOSED:
+            raise event.error or StreamClosed(f"{self._conn.name}: closed")
+
+    async def aclose(self) -> None:
+        """Close the connection; consumers drain what they hold, then end. Idempotent."""
+        await self._conn.aclose()
+        self._typed.close()
+        self._raw.close()
+        if self._metrics_timer is not None:
+            self._metrics_timer.cancel()
+            self._metrics_timer = None
+            self._flush_metrics()
+        task, self._callback_task = self._callback_task, None
+        if task is not None:
+            task.cancel()
+            await asyncio.wait([task])
+
+    async def __aenter__(self) -> Self:
+        await self.connect()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    # -- subscriptions -----------------------------------------------------------------
+
+    async def subscribe(
+        self,
+        *topics: str | Iterable[str],
+        confirm: bool = False,
+        timeout: float | None = None,  # noqa: ASYNC109
+        owner: object = DEFAULT_OWNER,
+    ) -> None:
+        """Subscribe ``topics`` (``"T.*"``, ``"Q.AAPL"``...), effective at once.
+
+        Works in any state: while reconnecting, the topics are remembered and
+        subscribed by the next session. Each prefix is its own wildcard
+        (``A.*`` does not cover ``AM.*``).
+
+        Args:
+            topics: topics, or collections of them.
+            confirm: wait for the server's acks.
+            timeout: seconds to wait when confirming.
+            owner: who holds the topics; the unsubscribe goes upstream only
+                when the last owner of a topic gives it up.
+
+        Raises:
+            SubscriptionRefused: (confirm) refused topics, named in ``.topics``.
+            RequestTimeout: (confirm) no answer in time.
+            AuthError, Disconnected, StreamClosed: the stream ended.
+        """
+        await self._conn.subscribe(_flatten(topics), owner=owner, confirm=confirm, timeout=timeout)
+
+    async def unsubscribe(
+        self, *topics: str | Iterable[str], owner: object = DEFAULT_OWNER
+    ) -> None:
+        """Give ``topics`` up for ``owner`` (upstream when nobody holds them any more).
+
+        Raises:
+            StreamClosed: the stream is closed.
+        """
+        await self._conn.unsubscribe(_flatten(topics), owner=owner)
+
+    @property
+    def subscriptions(self) -> frozenset[str]:
+        """Every topic held by some owner."""
+        return self._conn.subscriptions.topics
+
+    @property
+    def refused(self) -> dict[str, str]:
+        """Topics the server refused, with its reasons."""
+        return dict(self._conn.subscriptions.refused)
+
+    # -- consuming ---------------------------------------------------------------------
+
+    def __aiter__(self) -> AsyncIterator[Batch]:
+        """The default consumer: typed batches, one per frame.
+
+        Raises:
+            StreamClosed: the client was made with ``options.typed=False``, or
+                was never started (use ``async with`` or :meth:`connect`).
+        """
+        if not self._started:
+            raise StreamClosed("not started: use `async with StreamClient(...)` or connect()")
+        if self._default is None:
+            raise StreamClosed("this client has no default consumer (options.typed=False)")
+        return self._default
+
+    def consumer(
+        self, *, maxsize: int | None = None, overflow: Overflow | None = None, name: str = ""
+    ) -> Consumer[Batch]:
+        """Another independent consumer of typed batches (broadcast: it sees every batch)."""
+        self._decode = True
+        return self._typed.consumer(maxsize=maxsize, overflow=overflow, name=name)
+
+    def raw(
+        self, *, maxsize: int | None = None, overflow: Overflow | None = None, name: str = "raw"
+    ) -> Consumer[bytes | str]:
+        """A consumer of the frames as received (JSON arrays, undecoded)."""
+        self._publish_raw = True
+        return self._raw.consumer(maxsize=maxsize, overflow=overflow, name=name)
+
+    def on(self, selector: Selector, callback: Callback | None = None) -> Any:
+        """Call ``callback`` with every event of a class or topic (usable as a decorator).
+
+        Callbacks run in a task of the client, fed by a buffer like any
+        consumer: a slow callback costs drops, never the connection. They
+        do not subscribe anything by themselves.
+
+        Args:
+            selector: an event class (``EquityTrade``; subclasses match), or a
+                topic (``"T.AAPL"``, ``"T.*"``, ``"*"`` for every event).
+            callback: a function or coroutine function of one event.
+
+        Returns:
+            ``callback``, or a decorator when it is omitted.
+        """
+        if callback is None:
+
+            def decorate(fn: Callback) -> Callback:
+                self.on(selector, fn)
+                return fn
+
+            return decorate
+        self._callbacks.add(selector, callback)
+        if self._started and self._callback_task is None:
+            self._start_callbacks()
+        return callback
+
+    def off(self, selector: Selector, callback: Callback) -> bool:
+        """Remove a callback; ``False`` if it was not registered."""
+        return self._callbacks.remove(selector, callback)
+
+    def events(self, maxsize: int = 256) -> EventStream:
+        """Connection events from now on: connecting, ready, reconnecting(n), closed."""
+        return self._conn.events(maxsize)
+
+    def add_listener(self, callback: Callable[[ConnectionEvent], None]) -> None:
+        """Call ``callback`` with every connection event (synchronously)."""
+        self._conn.add_listener(callback)
+
+    def run(
+        self,
+        handler: Callable[[Batch], Awaitable[None] | None] | None = None,
+        *,
+        subscriptions: Sequence[str] = (),
+    ) -> None:
+        """Connect, subscribe and feed ``handler`` every batch until stopped (blocking).
+
+        For scripts: runs its own event loop. It returns after :meth:`stop`
+        (from any thread) or Ctrl-C, and raises the stream's terminal error.
+
+        Raises:
+            AuthError, Disconnected: the stream ended for good.
+        """
+        try:
+            asyncio.run(self._run(handler, subscriptions))
+        except KeyboardInterrupt:
+            _log.info("= %s: interrupted", self._conn.name)
+
+    def stop(self) -> None:
+        """End :meth:`run` (thread-safe)."""
+        loop = self._loop
+        if loop is not None and not loop.is_closed():
+            loop.call_soon_threadsafe(self._stop_now)
+
+    def _stop_now(self) -> None:
+        if self._default is not None:
+            self._default.close()
+        if self._stopped is not None and not self._stopped.done():
+            self._stopped.set_result(None)
+
+    async def _run(
+        self, handler: Callable[[Batch], Awaitable[None] | None] | None, topics: Sequence[str]
+    ) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._stopped = self._loop.create_future()
+        async with self:
+            if topics:
+                await self.subscribe(*topics)
+            if handler is None or self._default is None:
+                await self._until_stopped()
+                return
+            async for batch in self._default:
+                result = handler(batch)
+                if isinstance(result, Awaitable):
+                    await result
+
+    async def _until_stopped(self) -> None:
+        stopped = self._stopped
+        assert stopped is not None
+
+        def on_event(event: ConnectionEvent) -> None:
+            if event.state is ConnectionState.CLOSED and not stopped.done():
+                stopped.set_result(None)
+
+        self._conn.add_listener(on_event)
+        if self.state is ConnectionState.CLOSED:
+            on_event(ConnectionEvent(ConnectionState.CLOSED, ConnectionState.CLOSED))
+        await stopped  # bounded by stop(), Ctrl-C or the end of the stream
+        if self._conn.error is not None:
+            raise self._conn.error
+
+    # -- the hot path ------------------------------------------------------------------
+
+    def _on_frame(self, frame: Any, topic: str | None) -> None:
+        """One data frame from the socket reader: decode, publish; never blocks.
+
+        Frames and events are counted by the decoder; ``stats`` reads them.
+        """
+        self._bytes += len(frame)
+        if self._publish_raw:
+            self._raw.publish(frame)
+            if not self._decode:
+                self._raw_frames += 1
+                return
+        try:
+            batch = self._decode_frame(frame)
+        except FrameDecodeError:
+            return  # counted by the decoder (malformed_frames)
+        # Looked up per call: the dispatcher rebinds ``publish`` as consumers come and go.
+        self._typed.publish(batch)
+        self._lag_countdown -= 1
+        if not self._lag_countdown:
+            self._lag_countdown = self.options.lag_every
+            if batch:
+                self._sample_lag(batch[-1])
+
+    def _sample_lag(self, event: Any) -> None:
+        stamp = getattr(event, "timestamp", None)
+        # Unix ms only: a few kinds stamp µs or ns (LULD, NOI, some FMV).
+        if isinstance(stamp, int) and 0 < stamp < 10**14:
+            lag = self._stats.observe_lag(stamp)
+            if self._metrics is not None:
+                self._metrics.histogram(LAG_MS, lag, market=self.market.value)
+
+    # -- events, callbacks, metrics ----------------------------------------------------
+
+    def _on_event(self, event: ConnectionEvent) -> None:
+        if event.state is ConnectionState.READY:
+            self._stats.mark_connected()
+            if self._conn.sessions > 1:
+                self._stats.reconnects += 1
+        elif event.previous is ConnectionState.READY:
+            self._stats.mark_disconnected()
+        if event.state is ConnectionState.CLOSED:
+            self._typed.close(event.error)
+            self._raw.close(event.error)
+        if event.state is ConnectionState.RECONNECTING:
+            _log.info("= %s: %s", self._conn.name, event)
+
+    def _start_callbacks(self) -> None:
+        self._decode = True
+        consumer = self._typed.consumer(name="callbacks")
+        self._callback_task = asyncio.get_running_loop().create_task(self._run_callbacks(consumer))
+
+    async def _run_callbacks(self, consumer: Consumer[Batch]) -> None:
+        try:
+            async for batch in consumer:
+                await self._callbacks.run(batch)
+        except MassiveError as exc:
+            # The stream ended for good; iteration and subscribe raise it too.
+            _log.info("= %s: callbacks stopped: %r", self._conn.name, exc)
+
+    def _schedule_metrics(self) -> None:
+        if self._metrics is None:
+            return
+        loop = asyncio.get_running_loop()
+        self._metrics_timer = loop.call_later(self.options.metrics_interval, self._metrics_tick)
+
+    def _metrics_tick(self) -> None:
+        self._flush_metrics()
+        self._schedule_metrics()
+
+    def _flush_metrics(self) -> None:
+        stats = self.stats
+        if self._metrics is not None:
+            stats.flush(self._metrics, market=self.market.value)
+            self._typed.report()
+            self._raw.report()
+
+    @property
+    def stats(self) -> StreamStats:
+        """Live counters: frames, events, bytes, drops, reconnects, lag, connected since."""
+        stats = self._stats
+        decoder = self._decoder
+        stats.frames = decoder.frames + self._raw_frames
+        stats.events = decoder.events
+        stats.bytes = self._bytes
+        stats.drops = self.drops
+        stats.unknown_events = decoder.unknown_events
+        stats.decode_errors = decoder.malformed_frames
+        return stats
+
+    @property
+    def drops(self) -> int:
+        """Batches lost to overflow policies, over every consumer."""
+        return self._typed.drops + self._raw.drops
+
+    def snapshot(self) -> dict[str, int | float | None]:
+        """The stats now, as a plain dict."""
+        return self.stats.snapshot()
+
+
+def _flatten(topics: Iterable[str | Iterable[str]]) -> list[str]:
+    out: list[str] = []
+    for item in topics:
+        if isinstance(item, str):
+            out.extend(t.strip() for t in item.split(",") if t.strip())
+        else:
+            out.extend(item)
+    return out
