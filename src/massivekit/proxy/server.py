@@ -1,0 +1,393 @@
+"""The multiplexing proxy: one upstream connection per cluster, many clients.
+
+:class:`ProxyServer` is an aiohttp application on one port:
+
+* ``/stocks``, ``/options``, ``/forex``, ``/crypto``, ``/indices``,
+  ``/futures`` (and ``/futures/cme|cbot|nymex|comex``): the Massive
+  WebSocket protocol, unchanged, for clients holding proxy keys;
+* ``/health``, ``/health/upstream``, ``/health/clients``: JSON;
+* ``/metrics``: Prometheus text (:mod:`massivekit.proxy.metrics`);
+* ``/admin/...``: commands behind ``Authorization: Bearer <admin-token>``
+  (:mod:`massivekit.proxy.admin`).
+
+Data path: the upstream :class:`~massivekit.transport.connection.Connection`
+hands each frame to the cluster's :class:`~massivekit.proxy.router.Router`,
+which appends raw event slices to client buffers; the
+:class:`~massivekit.proxy.downstream.Flusher` writes each client once per
+loop turn. Usable in-process like the mock::
+
+    async with ProxyServer(upstream_url=mock.url, upstream_key="k",
+                           client_keys=["client-key"]) as proxy:
+        proxy.ws_url("stocks")
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from collections import Counter
+from collections.abc import Iterable
+from types import TracebackType
+from typing import Any, Self
+
+from aiohttp import web
+
+from massivekit.auth import ApiKey, get_logger, redact_url
+from massivekit.config import Market
+from massivekit.protocol.server import (
+    MAX_ACTION_BYTES,
+    Authenticated,
+    ServerEvent,
+    ServerProtocol,
+    TopicsAdded,
+    TopicsRemoved,
+)
+from massivekit.protocol.status import Status
+from massivekit.proxy import admin
+from massivekit.proxy.auth import ProxyAuthenticator
+from massivekit.proxy.config import ClientKey, ProxyConfig, SlowClientPolicy, stream_url
+from massivekit.proxy.downstream import CLOSE_GOING_AWAY, ClientSession, Flusher
+from massivekit.proxy.inject import TestFeed
+from massivekit.proxy.metrics import ProxyMetrics
+from massivekit.proxy.router import Router
+from massivekit.proxy.upstream import Upstream
+from massivekit.transport.config import ConnectionConfig
+from massivekit.transport.socket import SocketConnector
+
+__all__ = ["ProxyServer"]
+
+_log = get_logger("massivekit.proxy")
+
+
+class ProxyServer:
+    """The proxy, as an async context manager (or :meth:`start` / :meth:`aclose`).
+
+    Args:
+        config: the full configuration; the keyword arguments below override it.
+        upstream_url: base URL of the upstream (``http://127.0.0.1:9000`` for
+            the mock); real Massive by default.
+        upstream_key: the upstream API key.
+        client_keys: proxy keys, as strings (every cluster) or :class:`ClientKey`.
+        admin_token: the admin bearer token.
+        grace: seconds an upstream subscription outlives its last client.
+        slow_client: ``drop_oldest`` or ``disconnect``.
+        buffer_bytes: each client's send buffer.
+        host: interface to listen on.
+        port: 0 picks a free port (:attr:`port` tells which).
+        upstream_config: the upstream connections' timeouts and policies.
+        connector: the upstream WebSocket adapter.
+    """
+
+    def __init__(
+        self,
+        config: ProxyConfig | None = None,
+        *,
+        upstream_url: str | None = None,
+        upstream_key: str | ApiKey | None = None,
+        client_keys: Iterable[str | ClientKey] = (),
+        admin_token: str | ApiKey | None = None,
+        grace: float | None = None,
+        slow_client: SlowClientPolicy | str | None = None,
+        buffer_bytes: int | None = None,
+        host: str | None = None,
+        port: int | None = None,
+        upstream_config: ConnectionConfig | None = None,
+        connector: SocketConnector | None = None,
+    ) -> None:
+        cfg = config or ProxyConfig()
+        changes: dict[str, Any] = {
+            "upstream": upstream_url,
+            "upstream_key": None if upstream_key is None else ApiKey.coerce(upstream_key),
+            "admin_token": None if admin_token is None else ApiKey.coerce(admin_token),
+            "grace": grace,
+            "slow_client": None if slow_client is None else SlowClientPolicy(slow_client),
+            "buffer_bytes": buffer_bytes,
+            "host": host,
+            "port": port,
+        }
+        cfg = dataclasses.replace(cfg, **{k: v for k, v in changes.items() if v is not None})
+        extra = tuple(k if isinstance(k, ClientKey) else ClientKey(ApiKey(k)) for k in client_keys)
+        self.config = dataclasses.replace(cfg, client_keys=cfg.client_keys + extra)
+        self.host = self.config.host
+        self.port = self.config.port
+        self.authenticator = ProxyAuthenticator(self.config.client_keys)
+        self._upstream_config = upstream_config or ConnectionConfig(
+            silence_timeout=self.config.upstream_silence, later_delay=self.config.later_delay
+        )
+        self._connector = connector
+        self.routers: dict[Market, Router] = {}
+        self.upstreams: dict[Market, Upstream] = {}
+        self.sessions: dict[int, ClientSession] = {}
+        self.slow_disconnects: Counter[Market] = Counter()
+        self._departed_drops: Counter[Market] = Counter()
+        self.connections_total = 0
+        self.draining = False
+        self._runner: web.AppRunner | None = None
+        self._site: web.TCPSite | None = None
+        self._flusher: Flusher | None = None
+        self.metrics = ProxyMetrics(self)
+        self.test_feed = TestFeed(self._note_received)
+
+    def __repr__(self) -> str:
+        return f"ProxyServer({self.url}, clients={len(self.sessions)})"
+
+    # -- lifecycle -----------------------------------------------------------------------
+
+    @property
+    def url(self) -> str:
+        """The base URL, ``http://HOST:PORT``."""
+        return f"http://{self.host}:{self.port}"
+
+    def ws_url(self, market: Market | str) -> str:
+        """A cluster's WebSocket URL, e.g. ``ws://127.0.0.1:PORT/stocks``."""
+        return f"ws://{self.host}:{self.port}/{Market(market).value}"
+
+    @property
+    def flusher(self) -> Flusher:
+        """The write scheduler (exists once started)."""
+        assert self._flusher is not None, "start the proxy first"
+        return self._flusher
+
+    async def start(self) -> None:
+        """Listen; :attr:`port` holds the bound port afterwards."""
+        self._flusher = Flusher(self.metrics.observe_round)
+        app = web.Application(client_max_size=64 * 1024)
+        for market in Market:
+            app.router.add_get(f"/{market.value}", self._ws_handler)
+        admin.add_routes(app, self)
+        self._runner = web.AppRunner(app, handle_signals=False, access_log=None)
+        await self._runner.setup()
+        self._site = web.TCPSite(self._runner, self.host, self.port, reuse_address=True)
+        await self._site.start()
+        server = self._site._server
+        assert isinstance(server, asyncio.base_events.Server)
+        self.port = server.sockets[0].getsockname()[1]
+        if self.config.upstream_key is None:
+            _log.warning("= no upstream key: clients get no upstream data (test mode only)")
+        if self.config.test_mode:
+            await self.test_feed.enable(self.config.scenario)
+        _log.info(
+            "= proxy listening on %s, upstream %s", self.url, redact_url(self.config.upstream)
+        )
+
+    async def aclose(self) -> None:
+        """Close everything at once (see :meth:`drain` for a graceful end)."""
+        if self._site is not None:
+            await self._site.stop()
+            self._site = None
+        for session in list(self.sessions.values()):
+            session.request_close(CLOSE_GOING_AWAY, "proxy closing")
+        await self.test_feed.aclose()
+        for upstream in list(self.upstreams.values()):
+            await upstream.aclose()
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+        if self._flusher is not None:
+            self._flusher.close()
+
+    async def drain(self, timeout: float | None = None) -> None:  # noqa: ASYNC109
+        """Stop accepting, flush buffers within ``timeout``, close clients with 1001.
+
+        Args:
+            timeout: seconds for the flush (``config.drain_timeout`` by default).
+        """
+        self.draining = True
+        limit = self.config.drain_timeout if timeout is None else timeout
+        if self._site is not None:
+            await self._site.stop()  # no new connections from here on
+            self._site = None
+        await self.test_feed.aclose()
+        self.flusher.flush()
+        async with asyncio.timeout(limit + 1.0):
+            await self._wait_flushed(limit)
+        for session in list(self.sessions.values()):
+            session.request_close(CLOSE_GOING_AWAY, "proxy shutting down")
+        await self.aclose()
+
+    async def _wait_flushed(self, limit: float) -> None:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + limit
+        while loop.time() < deadline:
+            waiting = [
+                s for s in self.sessions.values() if s.pending_bytes or s.transport_buffered()
+            ]
+            if not waiting:
+                return
+            for session in waiting:
+                session.write(force=True)
+            await asyncio.sleep(0.01)  # polls the kernel's progress: there is no event for it
+
+    async def __aenter__(self) -> Self:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    # -- clusters --------------------------------------------------------------------------
+
+    def router(self, market: Market) -> Router:
+        """The router of ``market`` (made on first use)."""
+        router = self.routers.get(market)
+        if router is None:
+            router = self.routers[market] = Router()
+            self.test_feed.attach(market, router)
+        return router
+
+    def upstream(self, market: Market) -> Upstream | None:
+        """The upstream of ``market``, opened on first use (``None`` without an upstream key)."""
+        upstream = self.upstreams.get(market)
+        if upstream is None and self.config.upstream_key is not None:
+            upstream = Upstream(
+                market,
+                stream_url(self.config.upstream, market),
+                self.config.upstream_key,
+                self.router(market),
+                self.flusher,
+                grace=self.config.grace,
+                config=self._upstream_config,
+                connector=self._connector,
+            )
+            self.upstreams[market] = upstream
+            upstream.start()
+        return upstream
+
+    def _note_received(self) -> None:
+        if self._flusher is not None:
+            self._flusher.note_received()
+
+    def dropped_events(self, market: Market) -> int:
+        """Events dropped from full buffers on ``market``, departed clients included."""
+        live = sum(s.dropped_events for s in self.sessions.values() if s.market is market)
+        return live + self._departed_drops[market]
+
+    # -- downstream --------------------------------------------------------------------------
+
+    async def _ws_handler(self, request: web.Request) -> web.StreamResponse:
+        market = Market(request.path.strip("/"))
+        if self.draining:
+            raise web.HTTPServiceUnavailable(text="proxy is shutting down")
+        ws = web.WebSocketResponse(
+            max_msg_size=MAX_ACTION_BYTES * 2, compress=False, timeout=2.0, autoping=True
+        )
+        await ws.prepare(request)
+        transport = request.transport
+        if transport is None:
+            return ws
+        session = ClientSession(
+            market,
+            ServerProtocol(market, self.authenticator),
+            ws,
+            transport,
+            self.flusher,
+            policy=self.config.slow_client,
+            buffer_bytes=self.config.buffer_bytes,
+            peer=request.remote or "",
+        )
+        self.sessions[session.id] = session
+        self.connections_total += 1
+        try:
+            await session.serve(
+                self._on_client_events, auth_timeout=self.config.auth_timeout, close_timeout=2.0
+            )
+        finally:
+            await self._client_left(session)
+        return ws
+
+    async def _on_client_events(self, session: ClientSession, events: list[ServerEvent]) -> None:
+        market = session.market
+        for event in events:
+            if isinstance(event, Authenticated):
+                self.router(market).add_client(session.id, session.push)
+                self.upstream(market)
+                _log.debug("= client #%s (%s) on %s", session.id, event.principal, market.value)
+            elif isinstance(event, TopicsAdded):
+                self.router(market).subscribe(session.id, event.topics)
+                upstream = self.upstream(market)
+                if upstream is not None:
+                    await upstream.hold(session.id, event.topics)
+            elif isinstance(event, TopicsRemoved):
+                self.router(market).unsubscribe(session.id, event.topics)
+                upstream = self.upstreams.get(market)
+                if upstream is not None:
+                    await upstream.release(session.id, event.topics)
+
+    async def _client_left(self, session: ClientSession) -> None:
+        self.sessions.pop(session.id, None)
+        market = session.market
+        self._departed_drops[market] += session.dropped_events
+        if session.close_reason == Status.SLOW_CONSUMER:
+            self.slow_disconnects[market] += 1
+        router = self.routers.get(market)
+        if router is not None:
+            router.remove_client(session.id)
+        upstream = self.upstreams.get(market)
+        if upstream is not None:
+            await upstream.release_all(session.id)
+
+    def disconnect_client(self, client_id: int) -> bool:
+        """Close one client with ``force_disconnect`` (admin); ``False`` if unknown."""
+        session = self.sessions.get(client_id)
+        if session is None:
+            return False
+        session.disconnect(Status.FORCE_DISCONNECT)
+        return True
+
+    # -- views ---------------------------------------------------------------------------------
+
+    def health(self) -> dict[str, Any]:
+        """The summary of ``/health``."""
+        upstreams = {m.value: u.health() for m, u in self.upstreams.items()}
+        healthy = all(u["healthy"] for u in upstreams.values())
+        return {
+            "status": "draining" if self.draining else ("ok" if healthy else "degraded"),
+            "clients": len(self.sessions),
+            "connections_total": self.connections_total,
+            "upstreams": {m: u["state"] for m, u in upstreams.items()},
+            "max_connections": sum(u["max_connections"] for u in upstreams.values()),
+            "test_mode": self.test_feed.enabled,
+            "scenario": self.test_feed.scenario,
+        }
+
+    def clients_view(self) -> list[dict[str, Any]]:
+        """One JSON-ready row per client (names of keys only, never keys)."""
+        return [
+            {
+                "id": s.id,
+                "cluster": s.market.value,
+                "key_name": s.principal,
+                "peer": s.peer,
+                "connected_at": s.connected_at,
+                "topics": sorted(s.protocol.topics),
+                "frames_sent": s.frames_sent,
+                "events_sent": s.events_sent,
+                "bytes_sent": s.bytes_sent,
+                "pending_bytes": s.pending_bytes,
+                "dropped_frames": s.dropped_frames,
+                "dropped_events": s.dropped_events,
+            }
+            for s in self.sessions.values()
+        ]
+
+    def subscriptions_view(self) -> dict[str, Any]:
+        """Per cluster: the upstream set, the topics in grace, and per-client topics."""
+        view: dict[str, Any] = {}
+        for market, router in self.routers.items():
+            upstream = self.upstreams.get(market)
+            view[market.value] = {
+                "upstream": sorted(upstream.topics) if upstream else [],
+                "in_grace": sorted(upstream.in_grace) if upstream else [],
+                "clients": {
+                    str(s.id): sorted(s.protocol.topics)
+                    for s in self.sessions.values()
+                    if s.market is market
+                },
+                "topics": len(router.topics),
+            }
+        return view

@@ -1,0 +1,146 @@
+"""The proxy routes exactly: each client gets its events, in order, and no more.
+
+The reference is a tap on the proxy's router: the upstream frames, recorded
+as they arrive. From them each client's expected events are computed (the
+events of its topics, in upstream order) and compared with what it got.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import aiohttp
+import msgspec
+
+from massivekit.config import Market
+from massivekit.mock.server import MockServer
+from massivekit.models.routing import frame_events_raw
+from massivekit.protocol.topics import PREFIXES
+
+from .conftest import KEY
+from .test_proxy_support import Client, clients, eventually, proxy_for, wants
+
+ALL_WILDCARDS = sorted(f"{p}.*" for p in PREFIXES[Market.STOCKS])
+SETS = [
+    ["T.*"],
+    ["Q.*"],
+    ["T.*", "Q.*"],
+    ["T.AAPL", "Q.AAPL"],
+    ["T.AAPL", "T.MSFT", "T.SPY", "T.QQQ", "T.TSLA"],
+    ["T.*", "T.AAPL"],
+    ["Q.MSFT", "T.*"],
+    ["AM.*"],
+    ["T.SPY", "Q.SPY", "AM.SPY"],
+    ALL_WILDCARDS,
+    ["Q.TSLA"],
+    ["T.AAPL"],
+]
+_fields = msgspec.json.Decoder(dict[str, Any])
+
+
+def contiguous(received: list[bytes], expected: list[bytes]) -> bool:
+    """Whether ``expected`` appears in ``received`` as one unbroken run."""
+    if not expected:
+        return True
+    start = received.index(expected[0])
+    return received[start : start + len(expected)] == expected
+
+
+def sequences_increase(events: list[bytes]) -> bool:
+    """Per (ev, sym), the mock's sequence numbers ``q`` only go up."""
+    last: dict[tuple[str, str], int] = {}
+    for raw in events:
+        fields = _fields.decode(raw)
+        if "q" not in fields or "sym" not in fields:
+            continue
+        key = (fields["ev"], fields["sym"])
+        if fields["q"] <= last.get(key, -1):
+            return False
+        last[key] = fields["q"]
+    return True
+
+
+async def test_every_client_gets_exactly_its_events(
+    mock: MockServer, http: aiohttp.ClientSession, scale: float
+) -> None:
+    async with proxy_for(mock.url, KEY) as proxy, clients(http, proxy) as make:
+        made: list[Client] = [await make(topics) for topics in SETS]
+        upstream = proxy.upstreams[Market.STOCKS]
+        assert upstream.topics == frozenset(ALL_WILDCARDS)  # the wildcards cover the rest
+        await mock.wait_for(
+            lambda: [s.protocol.topics for s in mock.sessions("stocks")] == [upstream.topics],
+            within=5 * scale,
+        )
+        frames: list[bytes] = []
+        router = proxy.routers[Market.STOCKS]
+        router.taps.append(frames.append)
+        await eventually(lambda: sum(f.count(b'"ev"') for f in frames) >= 3000, 10 * scale)
+        router.taps.remove(frames.append)
+        events = [bytes(r) for f in frames for r in frame_events_raw(f)]
+        for client in made:
+            assert all(wants(client.topics, e) for e in client.events), client.topics
+            expected = [e for e in events if wants(client.topics, e)]
+            if not expected:  # aggregates come at second boundaries: maybe none in the window
+                assert client.topics == ["AM.*"]
+                continue
+            await client.until(lambda c, last=expected[-1]: last in c.events, 10 * scale)  # type: ignore[misc]
+            assert contiguous(client.events, expected), client.topics
+            assert sequences_increase(client.events), client.topics
+        everything = made[SETS.index(ALL_WILDCARDS)]
+        assert contiguous(everything.frames, frames)  # whole frames, as they came
+        assert router.whole_frames >= len(frames)
+
+
+async def test_upstream_set_is_minimal_at_every_step(
+    mock: MockServer, http: aiohttp.ClientSession, scale: float
+) -> None:
+    async def upstream_is(*topics: str) -> None:
+        wanted = frozenset(topics)
+        assert proxy.upstreams[Market.STOCKS].topics == wanted
+        await mock.wait_for(
+            lambda: [s.protocol.topics for s in mock.sessions("stocks")] == [wanted],
+            within=5 * scale,
+        )
+
+    async def unsubscribe(client: Client, topic: str) -> None:
+        await client.send("unsubscribe", [topic])
+        message = f"unsubscribed to: {topic}"
+        await client.until(lambda c: any(s["message"] == message for s in c.statuses), 5 * scale)
+
+    async with proxy_for(mock.url, KEY, grace=0) as proxy, clients(http, proxy) as make:
+        a = await make(["T.AAPL", "Q.AAPL"])
+        await upstream_is("T.AAPL", "Q.AAPL")
+        b = await make(["T.AAPL", "T.MSFT"])
+        await upstream_is("T.AAPL", "Q.AAPL", "T.MSFT")
+        c = await make(["T.*"])
+        await upstream_is("T.*", "Q.AAPL")
+        d = await make(["T.*"])
+        await upstream_is("T.*", "Q.AAPL")
+        await unsubscribe(c, "T.*")
+        await upstream_is("T.*", "Q.AAPL")
+        await d.aclose()
+        await upstream_is("T.AAPL", "Q.AAPL", "T.MSFT")
+        await unsubscribe(a, "T.AAPL")
+        await upstream_is("T.AAPL", "Q.AAPL", "T.MSFT")
+        await b.aclose()
+        await upstream_is("Q.AAPL")
+
+
+async def test_grace_period_delays_upstream_unsubscribes(
+    mock: MockServer, http: aiohttp.ClientSession, scale: float
+) -> None:
+    def mock_topics() -> frozenset[str]:
+        sessions = mock.sessions("stocks")
+        return sessions[0].protocol.topics if sessions else frozenset()
+
+    async with proxy_for(mock.url, KEY, grace=0.5 * scale) as proxy, clients(http, proxy) as make:
+        leaver = await make(["T.AAPL", "T.MSFT"])
+        await mock.wait_for(lambda: mock_topics() == {"T.AAPL", "T.MSFT"}, within=5 * scale)
+        upstream = proxy.upstreams[Market.STOCKS]
+        await leaver.aclose()
+        await eventually(lambda: upstream.in_grace == {"T.AAPL", "T.MSFT"}, 5 * scale)
+        assert upstream.topics == {"T.AAPL", "T.MSFT"}  # still held, for the grace period
+        back = await make(["T.MSFT"])  # a client comes back for one of them
+        await eventually(lambda: upstream.grace_expired == 2, 5 * scale)
+        await mock.wait_for(lambda: mock_topics() == {"T.MSFT"}, within=5 * scale)
+        await back.until(lambda c: any(b'"sym":"MSFT"' in e for e in c.events), 5 * scale)
