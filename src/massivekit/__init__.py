@@ -28,16 +28,28 @@ from massivekit.rest._timestamps import to_datetime
 from massivekit.rest._types import CallOptions, Pagination, RawResponse
 
 if TYPE_CHECKING:
+    from massivekit.proxy.server import ProxyServer
     from massivekit.rest import AsyncRestClient, RestClient
+    from massivekit.stream import Overflow, StreamClient, StreamOptions
+
+_LAZY = {
+    "AsyncRestClient": "massivekit.rest",
+    "RestClient": "massivekit.rest",
+    "StreamClient": "massivekit.stream",
+    "StreamOptions": "massivekit.stream",
+    "Overflow": "massivekit.stream",
+    "ProxyServer": "massivekit.proxy.server",
+}
 
 
 def __getattr__(name: str) -> object:
-    # The clients pull in aiohttp and the generated endpoint tables (~0.35 s):
-    # load them when first asked for, not on `import massivekit`.
-    if name in ("AsyncRestClient", "RestClient"):
-        import massivekit.rest as rest
+    # The clients pull in aiohttp, picows and the generated endpoint tables
+    # (~0.35 s): load them when first asked for, not on `import massivekit`.
+    module = _LAZY.get(name)
+    if module is not None:
+        import importlib
 
-        return getattr(rest, name)
+        return getattr(importlib.import_module(module), name)
     raise AttributeError(f"module 'massivekit' has no attribute {name!r}")
 
 
@@ -56,8 +68,10 @@ __all__ = [
     "Market",
     "MassiveError",
     "NotFound",
+    "Overflow",
     "Pagination",
     "ProtocolError",
+    "ProxyServer",
     "RateLimit",
     "RateLimited",
     "RawResponse",
@@ -66,8 +80,10 @@ __all__ = [
     "RestConfig",
     "RetryPolicy",
     "ServerError",
+    "StreamClient",
     "StreamClosed",
     "StreamConfig",
+    "StreamOptions",
     "SubscriptionRefused",
     "Timeouts",
     "TransportError",

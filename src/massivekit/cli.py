@@ -10,6 +10,9 @@ stream (last price, change, events/s of the hottest instruments).
 [--base-url URL] [-o FILE] [--progress]`` calls any REST list/get method
 (``list_trades ticker=AAPL timestamp.gte=2024-01-02``); the key comes from
 ``MASSIVE_API_KEY`` only, never from the command line.
+
+``massivekit proxy [--host H] [--port P] [--upstream URL] [--config FILE] ...``
+runs the multiplexing proxy; its first line is ``listening on http://HOST:PORT``.
 """
 
 from __future__ import annotations
@@ -74,6 +77,9 @@ def build_parser() -> argparse.ArgumentParser:
     from massivekit.rest.cli import add_parser as add_get_parser
 
     add_get_parser(sub)
+    from massivekit.proxy.cli import add_parser as add_proxy_parser
+
+    add_proxy_parser(sub)
     return parser
 
 
@@ -138,6 +144,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``massivekit`` console script."""
     args = build_parser().parse_args(argv)
     runner: Coroutine[Any, Any, object]
+    if args.command == "proxy":
+        from massivekit.proxy.cli import run as run_proxy
+
+        return asyncio.run(run_proxy(args))
     if args.command == "get":
         from massivekit.rest.cli import run as run_get
 

@@ -1,28 +1,27 @@
-"""``make demo``: the mock Massive server and a live terminal view of one stream.
+"""``make demo``: the mock Massive upstream, the proxy, and clients through it.
 
-The view reads the stream the way any Massive client would: a WebSocket to
-the mock, the sans-I/O :class:`~massivekit.protocol.client.ClientProtocol`
-for the handshake and acks, and the cluster's typed decoder for the events.
+Three programs share the one upstream connection the proxy holds to the mock
+(as teams share one Massive key): a dashboard on the wildcards, whose stream
+feeds the live view (last price, change, events/s of the hottest
+instruments), and two narrower readers. Each is a :class:`StreamClient`
+pointed at the proxy, exactly as it would be pointed at Massive.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import sys
 import time
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-import aiohttp
-
-from massivekit.auth import ApiKey
 from massivekit.config import Market
 from massivekit.mock.server import MockServer
-from massivekit.models import decoder_for
-from massivekit.protocol.client import AuthFailed, ClientProtocol, Data, DisconnectNotice
+from massivekit.proxy.server import ProxyServer
+from massivekit.stream import StreamClient
 
-DEMO_KEY = "demo-key"
+UPSTREAM_KEY = "demo-upstream-key"
+CLIENT_KEY = "demo-client-key"
+ADMIN_TOKEN = "demo-admin-token"
 DEMO_TOPICS: dict[Market, tuple[str, ...]] = {
     Market.STOCKS: ("T.*", "Q.*"),
     Market.OPTIONS: ("T.*", "A.*"),
@@ -99,33 +98,68 @@ def _price(event: object) -> tuple[str, float] | None:
     return None
 
 
-async def _consume(url: str, market: Market, board: Board, topics: Sequence[str]) -> None:
-    protocol = ClientProtocol(ApiKey(DEMO_KEY), market)
-    decode = decoder_for(market).decode
-    async with aiohttp.ClientSession() as http, http.ws_connect(url) as ws:
-        protocol.subscribe(topics)
-        async for msg in ws:
-            if msg.type not in (aiohttp.WSMsgType.TEXT, aiohttp.WSMsgType.BINARY):
-                break
-            for event in protocol.receive(msg.data):
-                if isinstance(event, Data):
-                    board.frames += 1
-                    for item in decode(event.frame):
-                        seen = _price(item)
-                        if seen is not None:
-                            board.update(*seen)
-                elif isinstance(event, AuthFailed | DisconnectNotice):
-                    raise SystemExit(f"stream ended: {event}")
-            for action in protocol.data_to_send():
-                await ws.send_str(action.decode())
+@dataclass(frozen=True, slots=True)
+class DemoClient:
+    """One program reading through the proxy."""
+
+    name: str
+    topics: tuple[str, ...]
 
 
-async def _draw(board: Board, market: Market, top: int, plain: bool, every: float) -> None:
+def demo_clients(market: Market) -> tuple[DemoClient, ...]:
+    """The programs the demo runs: one on the wildcards, two on a few names."""
+    wide = DEMO_TOPICS[market.family]
+    kinds = [t.split(".")[0] for t in wide]
+    hot = _HOT.get(market.family, ())
+    return (
+        DemoClient("dashboard", wide),
+        DemoClient("pairs-trader", tuple(f"{k}.{s}" for k in kinds for s in hot[:2])),
+        DemoClient("risk", tuple(f"{kinds[0]}.{s}" for s in hot[:4])),
+    )
+
+
+_HOT: dict[Market, tuple[str, ...]] = {
+    Market.STOCKS: ("AAPL", "MSFT", "SPY", "TSLA"),
+    Market.FOREX: ("EUR/USD", "USD/JPY", "GBP/USD", "USD/CHF"),
+    Market.CRYPTO: ("BTC-USD", "ETH-USD", "SOL-USD", "XRP-USD"),
+    Market.INDICES: ("I:SPX", "I:NDX", "I:VIX", "I:DJI"),
+    Market.FUTURES: ("ESZ5", "NQZ5", "CLF6", "GCZ5"),
+}
+
+
+async def _consume(
+    url: str, client: DemoClient, board: Board | None, counts: dict[str, int]
+) -> None:
+    """Read one client's stream through the proxy; only the first feeds the board."""
+    async with StreamClient(api_key=CLIENT_KEY, url=url) as stream:
+        await stream.subscribe(*client.topics)
+        async for batch in stream:
+            counts[client.name] += len(batch)
+            if board is not None:
+                for item in batch:
+                    seen = _price(item)
+                    if seen is not None:
+                        board.update(*seen)
+
+
+async def _draw(
+    board: Board,
+    market: Market,
+    top: int,
+    plain: bool,
+    every: float,
+    clients: tuple[DemoClient, ...],
+    counts: dict[str, int],
+) -> None:
     out = sys.stdout
     while True:
-        await asyncio.sleep(every)
+        await asyncio.sleep(every)  # the refresh period of the view, not a wait for an event
         board.tick(every)
-        screen = board.render(market, top)
+        lines = [
+            f"  {c.name:<14}{counts[c.name]:>12,} events  {','.join(c.topics)[:48]}"
+            for c in clients
+        ]
+        screen = board.render(market, top) + "\nclients through the proxy:\n" + "\n".join(lines)
         if plain:
             out.write(screen + "\n\n")
         else:
@@ -142,17 +176,46 @@ async def run_demo(
     plain: bool = False,
     refresh: float = 0.5,
 ) -> Board:
-    """Run the mock and the live view until cancelled or ``duration`` passes."""
+    """Run the mock upstream, the proxy and three clients until cancelled or ``duration``."""
     board = Board()
-    topics = DEMO_TOPICS[market.family]
-    async with MockServer([DEMO_KEY], rate=rate, seed=1) as mock:
-        print(f"mock Massive listening on {mock.url} (key {DEMO_KEY!r})", flush=True)
+    clients = demo_clients(market)
+    counts = {c.name: 0 for c in clients}
+    async with (
+        MockServer([UPSTREAM_KEY], rate=rate, seed=1) as mock,
+        ProxyServer(
+            upstream_url=mock.url,
+            upstream_key=UPSTREAM_KEY,
+            client_keys=[CLIENT_KEY],
+            admin_token=ADMIN_TOKEN,
+        ) as proxy,
+    ):
+        print(_urls(mock, proxy, market), flush=True)
         async with asyncio.TaskGroup() as group:
-            consumer = group.create_task(_consume(mock.ws_url(market), market, board, topics))
-            drawer = group.create_task(_draw(board, market, top, plain, refresh))
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(duration):
-                    await asyncio.shield(consumer)
-            consumer.cancel()
-            drawer.cancel()
+            readers = [
+                group.create_task(
+                    _consume(proxy.ws_url(market), c, board if i == 0 else None, counts)
+                )
+                for i, c in enumerate(clients)
+            ]
+            drawer = group.create_task(_draw(board, market, top, plain, refresh, clients, counts))
+            # Until `duration` passes or a reader fails (the group then raises it).
+            await asyncio.wait(readers, timeout=duration, return_when=asyncio.FIRST_EXCEPTION)
+            for task in (*readers, drawer):
+                task.cancel()
     return board
+
+
+def _urls(mock: MockServer, proxy: ProxyServer, market: Market) -> str:
+    return "\n".join(
+        [
+            f"mock Massive (upstream)  {mock.url}   key {UPSTREAM_KEY!r}",
+            f"proxy                    {proxy.ws_url(market)}   client key {CLIENT_KEY!r}",
+            f"  health                 {proxy.url}/health",
+            f"  metrics                {proxy.url}/metrics",
+            f"  admin                  curl -H 'Authorization: Bearer {ADMIN_TOKEN}' "
+            f"{proxy.url}/admin/status",
+            f"try the official client: WebSocketClient(api_key={CLIENT_KEY!r}, "
+            f"feed='127.0.0.1:{proxy.port}', secure=False, market={market.value!r})",
+            "",
+        ]
+    )
