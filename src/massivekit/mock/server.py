@@ -121,9 +121,9 @@ class MockServer:
         assert self._runner is not None
         self._site = web.TCPSite(self._runner, self.host, self.port, reuse_address=True)
         await self._site.start()
-        server = self._site._server
-        assert isinstance(server, asyncio.base_events.Server)
-        self.port = server.sockets[0].getsockname()[1]
+        # The runner knows the bound address on any event loop (uvloop's
+        # servers are not asyncio.base_events.Server).
+        self.port = int(self._runner.addresses[-1][1])
 
     async def aclose(self) -> None:
         """Stop everything: feeds, sessions, the listener."""
