@@ -34,7 +34,7 @@ from typing import Any, Final
 
 from massivekit.auth import ApiKey, get_logger, redact_url
 from massivekit.config import Market
-from massivekit.errors import MassiveError
+from massivekit.errors import MassiveError, StreamClosed
 from massivekit.protocol.status import status_frame
 from massivekit.proxy.downstream import CONTROL, Flusher
 from massivekit.proxy.router import Router
@@ -188,6 +188,10 @@ class Upstream:
                     self._grace[topic] = deadline
                 self._grace_changed.set()
             await self.conn.unsubscribe(held, owner=owner)
+        except StreamClosed:
+            # The upstream is shutting down (drain, proxy stop): every client
+            # leaves at once and there is nothing left to unsubscribe from.
+            _log.debug("= %s: upstream closed; unsubscribe skipped", self.market.value)
         except MassiveError as exc:
             _log.warning("= %s: cannot unsubscribe upstream: %s", self.market.value, exc)
 
