@@ -81,7 +81,7 @@ def plan(clients: int, seed: int) -> list[list[str]]:
         One topic list per client; wildcard clients first, alternating ``T.*``/``Q.*``.
     """
     from massivekit.config import Market
-    from massivekit.mock.universe import Universe
+    from massivekit.sim.universe import Universe
 
     hot = Universe.for_market(Market.STOCKS).symbols[:HOT_SYMBOLS]
     if clients == 1:  # the lone peer client: everything
@@ -98,7 +98,7 @@ def plan(clients: int, seed: int) -> list[list[str]]:
 def expected_fanout(topics: Sequence[Sequence[str]]) -> float:
     """Deliveries per upstream ``T``/``Q`` event the mix asks for, from the mock's weights."""
     from massivekit.config import Market
-    from massivekit.mock.universe import Universe
+    from massivekit.sim.universe import Universe
 
     weights = {inst.symbol: inst.weight for inst in Universe.for_market(Market.STOCKS)}
     share = {"T": TRADE_SHARE, "Q": 1 - TRADE_SHARE}
@@ -333,7 +333,7 @@ def _compact(value: object) -> bytes:
 def render_frames(seed: int, per_frame: int) -> list[bytes]:
     """``T``/``Q`` frames of the mock's stocks simulator, ``t`` left as a placeholder."""
     from massivekit.config import Market
-    from massivekit.mock.market import MarketSimulator
+    from massivekit.sim.market import MarketSimulator
 
     sim = MarketSimulator(Market.STOCKS, seed)
     batch = sim.batch(RENDERED_EVENTS, _PLACEHOLDER_MS)

@@ -20,8 +20,8 @@ from massive.websocket.models import Market as OfficialMarket
 from massive.websocket.models import parse as official_parse
 
 from massivekit.config import Market
-from massivekit.mock.market import MarketSimulator
 from massivekit.models import FrameDecoder, frame_events_raw
+from massivekit.sim.market import MarketSimulator
 
 SIZES = (1, 10, 100)
 TARGET_EVENTS = 300_000

@@ -89,7 +89,7 @@ Route = Callable[[bytes], object]
 
 def _routing_frames() -> list[bytes]:
     from massivekit.config import Market
-    from massivekit.mock.market import MarketSimulator
+    from massivekit.sim.market import MarketSimulator
 
     simulator = MarketSimulator(Market.STOCKS, seed=11)
     return simulator.frames(PER_FRAME, ROUTING_FRAMES, 1_700_000_000_000)

@@ -27,7 +27,6 @@ from aiohttp import WSMsgType, web
 from massivekit.auth import get_logger
 from massivekit.config import Market
 from massivekit.mock.keys import KeyRing, KeySpec
-from massivekit.mock.market import MarketSimulator
 from massivekit.mock.rest import RestFaults, add_rest_routes
 from massivekit.mock.ws import (
     FloodFrames,
@@ -43,6 +42,7 @@ from massivekit.mock.ws import (
 )
 from massivekit.protocol.server import Authenticated, ServerProtocol
 from massivekit.protocol.status import Status
+from massivekit.sim.market import MarketSimulator
 
 log = get_logger("massivekit.mock")
 

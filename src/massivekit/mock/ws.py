@@ -27,7 +27,6 @@ from aiohttp import WSMsgType, web
 
 from massivekit.auth import get_logger
 from massivekit.config import Market
-from massivekit.mock.market import MarketSimulator, SimBatch
 from massivekit.protocol.server import (
     Authenticated,
     CloseConnection,
@@ -37,6 +36,7 @@ from massivekit.protocol.server import (
     ServerState,
 )
 from massivekit.protocol.status import CLOSE_POLICY_VIOLATION, Status
+from massivekit.sim.market import MarketSimulator, SimBatch
 
 log = get_logger("massivekit.mock.ws")
 

@@ -31,13 +31,10 @@ The *focus* instrument is the first (hottest) test instrument.
 - every event carries ``"test":true`` (decoders ignore fields they do not know,
   the official client included).
 
-The events themselves come from the mock's market simulator
-(:class:`massivekit.mock.market.MarketSimulator`) over a universe of the test
-instruments, driven through its scenario hooks (``shock``, ``halt``, ``resume``,
-``set_volatility``). The proxy importing from the mock breaks the usual
-direction of dependencies on purpose: the simulator is a pure data generator
-with no I/O and no client in it, and it is the one place that already knows how
-Massive events look for every cluster.
+The events themselves come from the shared market simulator
+(:class:`massivekit.sim.market.MarketSimulator`, the same one the mock streams)
+over a universe of the test instruments, driven through its scenario hooks
+(``shock``, ``halt``, ``resume``, ``set_volatility``).
 
 As on the real feed, ``LULD`` band updates and aggregates come at second
 boundaries, so they appear only when the ``now_ms`` given to
@@ -56,8 +53,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from massivekit.config import Market
-from massivekit.mock.market import MarketSimulator, SimBatch
-from massivekit.mock.universe import Instrument, Universe
+from massivekit.sim.market import MarketSimulator, SimBatch
+from massivekit.sim.universe import Instrument, Universe
 
 __all__ = [
     "MAX_INSTRUMENTS",

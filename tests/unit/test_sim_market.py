@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 
 from massivekit.config import Market
-from massivekit.mock.market import MarketSimulator, SimBatch, SimEvent
-from massivekit.mock.universe import Universe
+from massivekit.sim.market import MarketSimulator, SimBatch, SimEvent
+from massivekit.sim.universe import Universe
 
 T0 = 1_700_000_000_000  # Unix ms; not minute-aligned on purpose
 

@@ -25,7 +25,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from itertools import cycle
 from typing import Any
 
-from massivekit.mock.market_book import COUNT_ONE, Book, float_text
+from massivekit.sim.market_book import COUNT_ONE, Book, float_text
 
 __all__ = [
     "ContractsFeed",

@@ -38,7 +38,7 @@ from itertools import accumulate, cycle, islice
 from typing import NamedTuple
 
 from massivekit.config import Market
-from massivekit.mock.market_bars import (
+from massivekit.sim.market_bars import (
     LULD_BAND,
     LULD_HALT,
     LULD_RESUME,
@@ -47,8 +47,8 @@ from massivekit.mock.market_bars import (
     noi_event,
     xl2_event,
 )
-from massivekit.mock.market_book import Book, build_schedule, price_value
-from massivekit.mock.market_ticks import (
+from massivekit.sim.market_book import Book, build_schedule, price_value
+from massivekit.sim.market_ticks import (
     ContractsFeed,
     CryptoFeed,
     ForexFeed,
@@ -56,7 +56,7 @@ from massivekit.mock.market_ticks import (
     StocksFeed,
     TickFeed,
 )
-from massivekit.mock.universe import Universe
+from massivekit.sim.universe import Universe
 
 __all__ = ["MarketSimulator", "SimBatch", "SimEvent"]
 

@@ -9,7 +9,7 @@ import re
 import pytest
 
 from massivekit.config import Market
-from massivekit.mock.universe import (
+from massivekit.sim.universe import (
     DEFAULT_AS_OF,
     DEFAULT_TAIL,
     REFERENCE_PRICES,

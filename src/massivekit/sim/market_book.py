@@ -17,7 +17,7 @@ import random
 import sys
 from collections.abc import Sequence
 
-from massivekit.mock.universe import Instrument, Universe
+from massivekit.sim.universe import Instrument, Universe
 
 __all__ = [
     "COUNT_ONE",

@@ -19,7 +19,7 @@ import random
 from collections.abc import Callable
 
 from massivekit.config import Market
-from massivekit.mock.market_book import COUNT_ONE, PRICE_SCALE, Book, float_text, number_text
+from massivekit.sim.market_book import COUNT_ONE, PRICE_SCALE, Book, float_text, number_text
 
 __all__ = ["Aggregator", "Emit", "luld_event", "noi_event", "xl2_event"]
 
