@@ -111,31 +111,14 @@ from __future__ import annotations
 
 import datetime as _dt
 from collections.abc import Mapping
-from typing import Any, ClassVar, Final
+from typing import Any, ClassVar
 
 import msgspec
 
+from massivekit.rest._timestamps import TimeUnit
+from massivekit.rest._timestamps import to_datetime as timestamp_to_datetime
+
 {all}
-
-_PER_SECOND: Final = {"s": 1, "ms": 1_000, "us": 1_000_000, "ns": 1_000_000_000}
-_EPOCH: Final = _dt.datetime(1970, 1, 1, tzinfo=_dt.UTC)
-
-
-def timestamp_to_datetime(value: int, unit: str = "ns") -> _dt.datetime:
-    """An integer Unix timestamp as an aware UTC datetime, exact to the microsecond.
-
-    Args:
-        value: the timestamp.
-        unit: ``s``, ``ms``, ``us`` or ``ns``.
-
-    Returns:
-        The instant, truncated to microseconds (what ``datetime`` holds).
-
-    Raises:
-        KeyError: an unknown unit.
-    """
-    per_second = _PER_SECOND[unit]
-    return _EPOCH + _dt.timedelta(microseconds=value * 1_000_000 // per_second)
 
 
 class Model(msgspec.Struct, kw_only=True, frozen=True, omit_defaults=True, gc=False):
@@ -145,7 +128,7 @@ class Model(msgspec.Struct, kw_only=True, frozen=True, omit_defaults=True, gc=Fa
     structs make decoding large pages cheaper.
     """
 
-    timestamp_units: ClassVar[Mapping[str, str]] = {}
+    timestamp_units: ClassVar[Mapping[str, TimeUnit]] = {}
     """Unit (``ns``, ``ms``, ``s``) of each integer timestamp field, by attribute name."""
 
     def to_datetime(self, name: str) -> _dt.datetime | None:
@@ -188,7 +171,7 @@ def render_models(structs: Mapping[str, StructDef], stamp: str) -> str:
             if f.ty.unit:
                 units[f.attr] = f.ty.unit
         if units:
-            lines.append(f"{_INDENT}timestamp_units: ClassVar[Mapping[str, str]] = {units!r}")
+            lines.append(f"{_INDENT}timestamp_units: ClassVar[Mapping[str, TimeUnit]] = {units!r}")
     return ruff_format("\n".join(lines) + "\n", "rest/_models.py")
 
 

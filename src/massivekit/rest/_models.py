@@ -14,9 +14,12 @@ from __future__ import annotations
 
 import datetime as _dt
 from collections.abc import Mapping
-from typing import Any, ClassVar, Final
+from typing import Any, ClassVar
 
 import msgspec
+
+from massivekit.rest._timestamps import TimeUnit
+from massivekit.rest._timestamps import to_datetime as timestamp_to_datetime
 
 __all__ = [
     "Agg",
@@ -166,26 +169,6 @@ __all__ = [
     "timestamp_to_datetime",
 ]
 
-_PER_SECOND: Final = {"s": 1, "ms": 1_000, "us": 1_000_000, "ns": 1_000_000_000}
-_EPOCH: Final = _dt.datetime(1970, 1, 1, tzinfo=_dt.UTC)
-
-
-def timestamp_to_datetime(value: int, unit: str = "ns") -> _dt.datetime:
-    """An integer Unix timestamp as an aware UTC datetime, exact to the microsecond.
-
-    Args:
-        value: the timestamp.
-        unit: ``s``, ``ms``, ``us`` or ``ns``.
-
-    Returns:
-        The instant, truncated to microseconds (what ``datetime`` holds).
-
-    Raises:
-        KeyError: an unknown unit.
-    """
-    per_second = _PER_SECOND[unit]
-    return _EPOCH + _dt.timedelta(microseconds=value * 1_000_000 // per_second)
-
 
 class Model(msgspec.Struct, kw_only=True, frozen=True, omit_defaults=True, gc=False):
     """Base of every REST model: frozen, keyword-only, absent fields ``None``.
@@ -194,7 +177,7 @@ class Model(msgspec.Struct, kw_only=True, frozen=True, omit_defaults=True, gc=Fa
     structs make decoding large pages cheaper.
     """
 
-    timestamp_units: ClassVar[Mapping[str, str]] = {}
+    timestamp_units: ClassVar[Mapping[str, TimeUnit]] = {}
     """Unit (``ns``, ``ms``, ``s``) of each integer timestamp field, by attribute name."""
 
     def to_datetime(self, name: str) -> _dt.datetime | None:
@@ -225,7 +208,7 @@ class Agg(Model, kw_only=True, frozen=True, omit_defaults=True, gc=False):
     timestamp: int | None = msgspec.field(default=None, name="t")  # Unix ms
     transactions: int | None = msgspec.field(default=None, name="n")
     otc: bool | None = None
-    timestamp_units: ClassVar[Mapping[str, str]] = {"timestamp": "ms"}
+    timestamp_units: ClassVar[Mapping[str, TimeUnit]] = {"timestamp": "ms"}
 
 
 class DailyOpenCloseAgg(Model, kw_only=True, frozen=True, omit_defaults=True, gc=False):
@@ -256,7 +239,7 @@ class IndicatorValue(Model, kw_only=True, frozen=True, omit_defaults=True, gc=Fa
 
     timestamp: int | None = None  # Unix ms
     value: float | None = None
-    timestamp_units: ClassVar[Mapping[str, str]] = {"timestamp": "ms"}
+    timestamp_units: ClassVar[Mapping[str, TimeUnit]] = {"timestamp": "ms"}
 
 
 class IndicatorUnderlying(Model, kw_only=True, frozen=True, omit_defaults=True, gc=False):
@@ -489,7 +472,7 @@ class FuturesSnapshotMinute(Model, kw_only=True, frozen=True, omit_defaults=True
     open: float | None = None
     timeframe: str | None = None
     volume: float | None = None
-    timestamp_units: ClassVar[Mapping[str, str]] = {"last_updated": "ns"}
+    timestamp_units: ClassVar[Mapping[str, TimeUnit]] = {"last_updated": "ns"}
 
 
 class FuturesSnapshotQuote(Model, kw_only=True, frozen=True, omit_defaults=True, gc=False):
@@ -503,7 +486,7 @@ class FuturesSnapshotQuote(Model, kw_only=True, frozen=True, omit_defaults=True,
     bid_timestamp: int | None = None  # Unix ns
     last_updated: int | None = None  # Unix ns
     timeframe: str | None = None
-    timestamp_units: ClassVar[Mapping[str, str]] = {
+    timestamp_units: ClassVar[Mapping[str, TimeUnit]] = {
         "ask_timestamp": "ns",
         "bid_timestamp": "ns",
         "last_updated": "ns",
@@ -517,7 +500,7 @@ class FuturesSnapshotTrade(Model, kw_only=True, frozen=True, omit_defaults=True,
     price: float | None = None
     size: int | None = None
     timeframe: str | None = None
-    timestamp_units: ClassVar[Mapping[str, str]] = {"last_updated": "ns"}
+    timestamp_units: ClassVar[Mapping[str, TimeUnit]] = {"last_updated": "ns"}
 
 
 class FuturesSnapshotSession(Model, kw_only=True, frozen=True, omit_defaults=True, gc=False):
@@ -549,7 +532,7 @@ class GroupedDailyAgg(Model, kw_only=True, frozen=True, omit_defaults=True, gc=F
     timestamp: int | None = msgspec.field(default=None, name="t")  # Unix ms
     transactions: int | None = msgspec.field(default=None, name="n")
     otc: bool | None = None
-    timestamp_units: ClassVar[Mapping[str, str]] = {"timestamp": "ms"}
+    timestamp_units: ClassVar[Mapping[str, TimeUnit]] = {"timestamp": "ms"}
 
 
 class CryptoTrade(Model, kw_only=True, frozen=True, omit_defaults=True, gc=False):
@@ -560,7 +543,7 @@ class CryptoTrade(Model, kw_only=True, frozen=True, omit_defaults=True, gc=False
     price: float | None = None
     size: float | None = None
     timestamp: int | None = None  # Unix ms
-    timestamp_units: ClassVar[Mapping[str, str]] = {"timestamp": "ms"}
+    timestamp_units: ClassVar[Mapping[str, TimeUnit]] = {"timestamp": "ms"}
 
 
 class LastForexQuote(Model, kw_only=True, frozen=True, omit_defaults=True, gc=False):
@@ -579,7 +562,7 @@ class ForexQuote(Model, kw_only=True, frozen=True, omit_defaults=True, gc=False)
     bid: float | None = None
     exchange: int | None = None
     timestamp: int | None = None  # Unix ms
-    timestamp_units: ClassVar[Mapping[str, str]] = {"timestamp": "ms"}
+    timestamp_units: ClassVar[Mapping[str, TimeUnit]] = {"timestamp": "ms"}
 
 
 class LastQuote(Model, kw_only=True, frozen=True, omit_defaults=True, gc=False):
@@ -601,7 +584,7 @@ class LastQuote(Model, kw_only=True, frozen=True, omit_defaults=True, gc=False):
     tape: int | None = msgspec.field(default=None, name="z")
     ask: float | None = msgspec.field(default=None, name="a")
     bid: float | None = msgspec.field(default=None, name="b")
-    timestamp_units: ClassVar[Mapping[str, str]] = {
+    timestamp_units: ClassVar[Mapping[str, TimeUnit]] = {
         "trf_timestamp": "ns",
         "sip_timestamp": "ns",
         "participant_timestamp": "ns",
@@ -625,7 +608,7 @@ class LastTrade(Model, kw_only=True, frozen=True, omit_defaults=True, gc=False):
     exchange: int | None = msgspec.field(default=None, name="x")
     tape: int | None = msgspec.field(default=None, name="z")
     fractional_size: str | None = msgspec.field(default=None, name="ds")
-    timestamp_units: ClassVar[Mapping[str, str]] = {
+    timestamp_units: ClassVar[Mapping[str, TimeUnit]] = {
         "trf_timestamp": "ns",
         "sip_timestamp": "ns",
         "participant_timestamp": "ns",
@@ -646,7 +629,7 @@ class MACDIndicatorValue(Model, kw_only=True, frozen=True, omit_defaults=True, g
     value: float | None = None
     signal: float | None = None
     histogram: float | None = None
-    timestamp_units: ClassVar[Mapping[str, str]] = {"timestamp": "ms"}
+    timestamp_units: ClassVar[Mapping[str, TimeUnit]] = {"timestamp": "ms"}
 
 
 class MarketHoliday(Model, kw_only=True, frozen=True, omit_defaults=True, gc=False):
@@ -738,7 +721,7 @@ class PreviousCloseAgg(Model, kw_only=True, frozen=True, omit_defaults=True, gc=
     volume: float | None = msgspec.field(default=None, name="v")
     vwap: float | None = msgspec.field(default=None, name="vw")
     transactions: int | None = msgspec.field(default=None, name="n")
-    timestamp_units: ClassVar[Mapping[str, str]] = {"timestamp": "ms"}
+    timestamp_units: ClassVar[Mapping[str, TimeUnit]] = {"timestamp": "ms"}
 
 
 class RealTimeCurrencyConversion(Model, kw_only=True, frozen=True, omit_defaults=True, gc=False):
@@ -789,7 +772,7 @@ class TickerSnapshot(Model, kw_only=True, frozen=True, omit_defaults=True, gc=Fa
     todays_change_percent: float | None = msgspec.field(default=None, name="todaysChangePerc")
     updated: int | None = None  # Unix ns
     fair_market_value: float | None = msgspec.field(default=None, name="fmv")
-    timestamp_units: ClassVar[Mapping[str, str]] = {"updated": "ns"}
+    timestamp_units: ClassVar[Mapping[str, TimeUnit]] = {"updated": "ns"}
 
 
 class MinuteSnapshot(Model, kw_only=True, frozen=True, omit_defaults=True, gc=False):
@@ -807,7 +790,7 @@ class MinuteSnapshot(Model, kw_only=True, frozen=True, omit_defaults=True, gc=Fa
     transactions: int | None = msgspec.field(default=None, name="n")
     fractional_volume: str | None = msgspec.field(default=None, name="dv")
     fractional_accumulated_volume: str | None = msgspec.field(default=None, name="dav")
-    timestamp_units: ClassVar[Mapping[str, str]] = {"timestamp": "ms"}
+    timestamp_units: ClassVar[Mapping[str, TimeUnit]] = {"timestamp": "ms"}
 
 
 class SnapshotTickerFullBook(Model, kw_only=True, frozen=True, omit_defaults=True, gc=False):
@@ -822,7 +805,7 @@ class SnapshotTickerFullBook(Model, kw_only=True, frozen=True, omit_defaults=Tru
     ask_count: float | None = msgspec.field(default=None, name="askCount")
     spread: float | None = None
     updated: int | None = None  # Unix ns
-    timestamp_units: ClassVar[Mapping[str, str]] = {"updated": "ns"}
+    timestamp_units: ClassVar[Mapping[str, TimeUnit]] = {"updated": "ns"}
 
 
 class OrderBookQuote(Model, kw_only=True, frozen=True, omit_defaults=True, gc=False):
@@ -845,7 +828,7 @@ class IndicesSnapshot(Model, kw_only=True, frozen=True, omit_defaults=True, gc=F
     message: str | None = None
     last_updated: int | None = None  # Unix ns
     timeframe: str | None = None
-    timestamp_units: ClassVar[Mapping[str, str]] = {"last_updated": "ns"}
+    timestamp_units: ClassVar[Mapping[str, TimeUnit]] = {"last_updated": "ns"}
 
 
 class IndicesSession(Model, kw_only=True, frozen=True, omit_defaults=True, gc=False):
@@ -890,7 +873,7 @@ class DayOptionContractSnapshot(Model, kw_only=True, frozen=True, omit_defaults=
     previous_close: float | None = None
     volume: float | None = None
     vwap: float | None = None
-    timestamp_units: ClassVar[Mapping[str, str]] = {"last_updated": "ns"}
+    timestamp_units: ClassVar[Mapping[str, TimeUnit]] = {"last_updated": "ns"}
 
 
 class OptionDetails(Model, kw_only=True, frozen=True, omit_defaults=True, gc=False):
@@ -927,7 +910,7 @@ class LastQuoteOptionContractSnapshot(
     timeframe: str | None = None
     ask_exchange: float | None = None
     bid_exchange: float | None = None
-    timestamp_units: ClassVar[Mapping[str, str]] = {"last_updated": "ns"}
+    timestamp_units: ClassVar[Mapping[str, TimeUnit]] = {"last_updated": "ns"}
 
 
 class LastTradeOptionContractSnapshot(
@@ -941,7 +924,7 @@ class LastTradeOptionContractSnapshot(
     conditions: list[int] | None = None
     exchange: int | None = None
     timeframe: str | None = None
-    timestamp_units: ClassVar[Mapping[str, str]] = {"sip_timestamp": "ns"}
+    timestamp_units: ClassVar[Mapping[str, TimeUnit]] = {"sip_timestamp": "ns"}
 
 
 class UnderlyingAsset(Model, kw_only=True, frozen=True, omit_defaults=True, gc=False):
@@ -953,7 +936,7 @@ class UnderlyingAsset(Model, kw_only=True, frozen=True, omit_defaults=True, gc=F
     value: float | None = None
     ticker: str | None = None
     timeframe: str | None = None
-    timestamp_units: ClassVar[Mapping[str, str]] = {"last_updated": "ns"}
+    timestamp_units: ClassVar[Mapping[str, TimeUnit]] = {"last_updated": "ns"}
 
 
 class SummaryResult(Model, kw_only=True, frozen=True, omit_defaults=True, gc=False):
@@ -970,7 +953,7 @@ class SummaryResult(Model, kw_only=True, frozen=True, omit_defaults=True, gc=Fal
     options: Options | None = None
     error: str | None = None
     message: str | None = None
-    timestamp_units: ClassVar[Mapping[str, str]] = {"last_updated": "ns"}
+    timestamp_units: ClassVar[Mapping[str, TimeUnit]] = {"last_updated": "ns"}
 
 
 class Branding(Model, kw_only=True, frozen=True, omit_defaults=True, gc=False):
@@ -1554,7 +1537,7 @@ class FuturesAgg(Model, kw_only=True, frozen=True, omit_defaults=True, gc=False)
     window_start: int | None = None  # Unix ns
     session_end_date: str | None = None
     settlement_price: float | None = None
-    timestamp_units: ClassVar[Mapping[str, str]] = {"window_start": "ns"}
+    timestamp_units: ClassVar[Mapping[str, TimeUnit]] = {"window_start": "ns"}
 
 
 class FuturesContract(Model, kw_only=True, frozen=True, omit_defaults=True, gc=False):
@@ -1640,7 +1623,7 @@ class FuturesQuote(Model, kw_only=True, frozen=True, omit_defaults=True, gc=Fals
     channel: int | None = None
     report_sequence: int | None = None
     sequence_number: int | None = None
-    timestamp_units: ClassVar[Mapping[str, str]] = {
+    timestamp_units: ClassVar[Mapping[str, TimeUnit]] = {
         "timestamp": "ns",
         "ask_timestamp": "ns",
         "bid_timestamp": "ns",
@@ -1669,7 +1652,7 @@ class FuturesTrade(Model, kw_only=True, frozen=True, omit_defaults=True, gc=Fals
     size: float | None = None
     report_sequence: int | None = None
     sequence_number: int | None = None
-    timestamp_units: ClassVar[Mapping[str, str]] = {"timestamp": "ns"}
+    timestamp_units: ClassVar[Mapping[str, TimeUnit]] = {"timestamp": "ns"}
 
 
 class FedInflation(Model, kw_only=True, frozen=True, omit_defaults=True, gc=False):
@@ -1748,7 +1731,7 @@ class Quote(Model, kw_only=True, frozen=True, omit_defaults=True, gc=False):
     sip_timestamp: int | None = None  # Unix ns
     tape: int | None = None
     trf_timestamp: int | None = None  # Unix ns
-    timestamp_units: ClassVar[Mapping[str, str]] = {
+    timestamp_units: ClassVar[Mapping[str, TimeUnit]] = {
         "participant_timestamp": "ns",
         "sip_timestamp": "ns",
         "trf_timestamp": "ns",
@@ -2290,7 +2273,7 @@ class Trade(Model, kw_only=True, frozen=True, omit_defaults=True, gc=False):
     trf_id: int | None = None
     trf_timestamp: int | None = None  # Unix ns
     decimal_size: str | None = None
-    timestamp_units: ClassVar[Mapping[str, str]] = {
+    timestamp_units: ClassVar[Mapping[str, TimeUnit]] = {
         "participant_timestamp": "ns",
         "sip_timestamp": "ns",
         "trf_timestamp": "ns",
@@ -2337,7 +2320,7 @@ class UniversalSnapshot(Model, kw_only=True, frozen=True, omit_defaults=True, gc
     value: float | None = None
     last_updated: int | None = None  # Unix ns
     timeframe: str | None = None
-    timestamp_units: ClassVar[Mapping[str, str]] = {"last_updated": "ns"}
+    timestamp_units: ClassVar[Mapping[str, TimeUnit]] = {"last_updated": "ns"}
 
 
 class UniversalSnapshotSession(Model, kw_only=True, frozen=True, omit_defaults=True, gc=False):
@@ -2361,7 +2344,7 @@ class UniversalSnapshotSession(Model, kw_only=True, frozen=True, omit_defaults=T
     vwap: float | None = None
     last_updated: int | None = None  # Unix ns
     fractional_volume: str | None = msgspec.field(default=None, name="decimal_volume")
-    timestamp_units: ClassVar[Mapping[str, str]] = {"last_updated": "ns"}
+    timestamp_units: ClassVar[Mapping[str, TimeUnit]] = {"last_updated": "ns"}
 
 
 class UniversalSnapshotLastQuote(Model, kw_only=True, frozen=True, omit_defaults=True, gc=False):
@@ -2377,7 +2360,7 @@ class UniversalSnapshotLastQuote(Model, kw_only=True, frozen=True, omit_defaults
     exchange: int | None = None
     timeframe: str | None = None
     last_updated: int | None = None  # Unix ns
-    timestamp_units: ClassVar[Mapping[str, str]] = {"last_updated": "ns"}
+    timestamp_units: ClassVar[Mapping[str, TimeUnit]] = {"last_updated": "ns"}
 
 
 class UniversalSnapshotLastTrade(Model, kw_only=True, frozen=True, omit_defaults=True, gc=False):
@@ -2393,7 +2376,7 @@ class UniversalSnapshotLastTrade(Model, kw_only=True, frozen=True, omit_defaults
     participant_timestamp: int | None = None  # Unix ns
     sip_timestamp: int | None = None  # Unix ns
     fractional_size: str | None = msgspec.field(default=None, name="decimal_size")
-    timestamp_units: ClassVar[Mapping[str, str]] = {
+    timestamp_units: ClassVar[Mapping[str, TimeUnit]] = {
         "last_updated": "ns",
         "participant_timestamp": "ns",
         "sip_timestamp": "ns",
@@ -2412,7 +2395,7 @@ class UniversalSnapshotLastMinute(Model, kw_only=True, frozen=True, omit_default
     transactions: int | None = None
     last_updated: int | None = None  # Unix ns
     fractional_volume: str | None = msgspec.field(default=None, name="decimal_volume")
-    timestamp_units: ClassVar[Mapping[str, str]] = {"last_updated": "ns"}
+    timestamp_units: ClassVar[Mapping[str, TimeUnit]] = {"last_updated": "ns"}
 
 
 class UniversalSnapshotUnderlyingAsset(
@@ -2426,7 +2409,7 @@ class UniversalSnapshotUnderlyingAsset(
     change_to_break_even: float | None = None
     timeframe: str | None = None
     last_updated: int | None = None  # Unix ns
-    timestamp_units: ClassVar[Mapping[str, str]] = {"last_updated": "ns"}
+    timestamp_units: ClassVar[Mapping[str, TimeUnit]] = {"last_updated": "ns"}
 
 
 class UniversalSnapshotDetails(Model, kw_only=True, frozen=True, omit_defaults=True, gc=False):
@@ -2448,7 +2431,7 @@ class HistoricCryptoTrade(Model, kw_only=True, frozen=True, omit_defaults=True, 
     size: float | None = msgspec.field(default=None, name="s")
     timestamp: int | None = msgspec.field(default=None, name="t")  # Unix ms
     exchange: int | None = msgspec.field(default=None, name="x")
-    timestamp_units: ClassVar[Mapping[str, str]] = {"timestamp": "ms"}
+    timestamp_units: ClassVar[Mapping[str, TimeUnit]] = {"timestamp": "ms"}
 
 
 class HistoricForexQuote(Model, kw_only=True, frozen=True, omit_defaults=True, gc=False):
@@ -2458,7 +2441,7 @@ class HistoricForexQuote(Model, kw_only=True, frozen=True, omit_defaults=True, g
     bid: float | None = msgspec.field(default=None, name="b")
     timestamp: int | None = msgspec.field(default=None, name="t")  # Unix ms
     exchange: int | None = msgspec.field(default=None, name="x")
-    timestamp_units: ClassVar[Mapping[str, str]] = {"timestamp": "ms"}
+    timestamp_units: ClassVar[Mapping[str, TimeUnit]] = {"timestamp": "ms"}
 
 
 class CryptoDailyOpenCloseAgg(Model, kw_only=True, frozen=True, omit_defaults=True, gc=False):
@@ -2486,7 +2469,7 @@ class CryptoOpenCloseTrade(Model, kw_only=True, frozen=True, omit_defaults=True,
     size: float | None = msgspec.field(default=None, name="s")
     timestamp: int | None = msgspec.field(default=None, name="t")  # Unix ms
     exchange: int | None = msgspec.field(default=None, name="x")
-    timestamp_units: ClassVar[Mapping[str, str]] = {"timestamp": "ms"}
+    timestamp_units: ClassVar[Mapping[str, TimeUnit]] = {"timestamp": "ms"}
 
 
 class SecFiling(Model, kw_only=True, frozen=True, omit_defaults=True, gc=False):
@@ -2548,7 +2531,7 @@ class HistoricQuote(Model, kw_only=True, frozen=True, omit_defaults=True, gc=Fal
     bid_size: int | None = msgspec.field(default=None, name="s")
     bid_exchange: int | None = msgspec.field(default=None, name="x")
     tape: int | None = msgspec.field(default=None, name="z")
-    timestamp_units: ClassVar[Mapping[str, str]] = {
+    timestamp_units: ClassVar[Mapping[str, TimeUnit]] = {
         "trf_timestamp": "ns",
         "sip_timestamp": "ns",
         "participant_timestamp": "ns",
@@ -2572,7 +2555,7 @@ class HistoricTrade(Model, kw_only=True, frozen=True, omit_defaults=True, gc=Fal
     exchange: int | None = msgspec.field(default=None, name="x")
     tape: int | None = msgspec.field(default=None, name="z")
     fractional_size: str | None = msgspec.field(default=None, name="ds")
-    timestamp_units: ClassVar[Mapping[str, str]] = {
+    timestamp_units: ClassVar[Mapping[str, TimeUnit]] = {
         "trf_timestamp": "ns",
         "sip_timestamp": "ns",
         "participant_timestamp": "ns",
