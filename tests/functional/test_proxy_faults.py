@@ -15,7 +15,15 @@ from massivekit.transport.events import ConnectionState
 
 from .conftest import KEY
 from .test_proxy_routing import contiguous
-from .test_proxy_support import CLIENT_KEY, clients, eventually, proxy_for, raw_slow_client, wants
+from .test_proxy_support import (
+    CLIENT_KEY,
+    clients,
+    collect_frames,
+    on_routing,
+    proxy_for,
+    raw_slow_client,
+    wants,
+)
 
 AUTH = b'{"action":"auth","params":"' + CLIENT_KEY.encode() + b'"}'
 SUBSCRIBE_ALL = b'{"action":"subscribe","params":"T.*,Q.*"}'
@@ -38,12 +46,8 @@ async def test_slow_client_drops_oldest_and_others_lose_nothing(
         fast = await make(["T.*", "Q.*"])
         sock = await raw_slow_client(proxy.port, "/stocks", [AUTH, SUBSCRIBE_ALL])
         try:
-            await eventually(lambda: proxy.dropped_events(Market.STOCKS) > 0, 20 * scale)
-            frames: list[bytes] = []
-            router = proxy.routers[Market.STOCKS]
-            router.taps.append(frames.append)
-            await eventually(lambda: sum(f.count(b'"ev"') for f in frames) >= 2000, 10 * scale)
-            router.taps.remove(frames.append)
+            await on_routing(proxy, lambda: proxy.dropped_events(Market.STOCKS) > 0, 20 * scale)
+            frames = await collect_frames(proxy, 2000, 10 * scale)
             expected = [bytes(r) for f in frames for r in frame_events_raw(f)]
             expected = [e for e in expected if wants(fast.topics, e)]
             await fast.until(lambda c: expected[-1] in c.events, 10 * scale)
@@ -71,7 +75,7 @@ async def test_slow_client_gets_slow_consumer_and_is_closed(
         fast = await make(["T.*"])
         sock = await raw_slow_client(proxy.port, "/stocks", [AUTH, SUBSCRIBE_ALL])
         try:
-            await eventually(lambda: proxy.slow_disconnects[Market.STOCKS] == 1, 20 * scale)
+            await on_routing(proxy, lambda: proxy.slow_disconnects[Market.STOCKS] == 1, 20 * scale)
             assert len(proxy.sessions) == 1
             count = len(fast.events)
             await fast.until(lambda c: len(c.events) > count + 200, 10 * scale)

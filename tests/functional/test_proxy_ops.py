@@ -17,7 +17,7 @@ from massivekit.mock.server import MockServer
 from massivekit.proxy.config import ClientKey
 
 from .conftest import KEY
-from .test_proxy_support import ADMIN, CLIENT_KEY, Client, clients, eventually, proxy_for
+from .test_proxy_support import ADMIN, CLIENT_KEY, Client, clients, proxy_for
 
 STOCKS_KEY = "proxy-stocks-only-key"
 BEARER = {"Authorization": f"Bearer {ADMIN}"}
@@ -234,6 +234,3 @@ async def _post(
     async with http.post(url, json=body, headers=BEARER) as response:
         assert response.status == status, await response.text()
         return await response.json() if status == 200 else {}
-
-
-__all__ = ["eventually"]

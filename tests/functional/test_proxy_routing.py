@@ -18,7 +18,7 @@ from massivekit.models.routing import frame_events_raw
 from massivekit.protocol.topics import PREFIXES
 
 from .conftest import KEY
-from .test_proxy_support import Client, clients, eventually, proxy_for, wants
+from .test_proxy_support import Client, clients, collect_frames, on_routing, proxy_for, wants
 
 ALL_WILDCARDS = sorted(f"{p}.*" for p in PREFIXES[Market.STOCKS])
 SETS = [
@@ -71,11 +71,7 @@ async def test_every_client_gets_exactly_its_events(
             lambda: [s.protocol.topics for s in mock.sessions("stocks")] == [upstream.topics],
             within=5 * scale,
         )
-        frames: list[bytes] = []
-        router = proxy.routers[Market.STOCKS]
-        router.taps.append(frames.append)
-        await eventually(lambda: sum(f.count(b'"ev"') for f in frames) >= 3000, 10 * scale)
-        router.taps.remove(frames.append)
+        frames = await collect_frames(proxy, 3000, 10 * scale)
         events = [bytes(r) for f in frames for r in frame_events_raw(f)]
         for client in made:
             assert all(wants(client.topics, e) for e in client.events), client.topics
@@ -88,7 +84,7 @@ async def test_every_client_gets_exactly_its_events(
             assert sequences_increase(client.events), client.topics
         everything = made[SETS.index(ALL_WILDCARDS)]
         assert contiguous(everything.frames, frames)  # whole frames, as they came
-        assert router.whole_frames >= len(frames)
+        assert proxy.routers[Market.STOCKS].whole_frames >= len(frames)
 
 
 async def test_upstream_set_is_minimal_at_every_step(
@@ -138,9 +134,9 @@ async def test_grace_period_delays_upstream_unsubscribes(
         await mock.wait_for(lambda: mock_topics() == {"T.AAPL", "T.MSFT"}, within=5 * scale)
         upstream = proxy.upstreams[Market.STOCKS]
         await leaver.aclose()
-        await eventually(lambda: upstream.in_grace == {"T.AAPL", "T.MSFT"}, 5 * scale)
+        await on_routing(proxy, lambda: upstream.in_grace == {"T.AAPL", "T.MSFT"}, 5 * scale)
         assert upstream.topics == {"T.AAPL", "T.MSFT"}  # still held, for the grace period
         back = await make(["T.MSFT"])  # a client comes back for one of them
-        await eventually(lambda: upstream.grace_expired == 2, 5 * scale)
+        await on_routing(proxy, lambda: upstream.grace_expired == 2, 5 * scale)
         await mock.wait_for(lambda: mock_topics() == {"T.MSFT"}, within=5 * scale)
         await back.until(lambda c: any(b'"sym":"MSFT"' in e for e in c.events), 5 * scale)

@@ -19,6 +19,7 @@ from typing import Any
 import aiohttp
 import msgspec
 
+from massivekit.config import Market
 from massivekit.models.routing import frame_events_raw, key_of, topic_of
 from massivekit.protocol.topics import covers
 from massivekit.proxy.server import ProxyServer
@@ -40,11 +41,56 @@ def wants(topics: Iterable[str], raw: bytes) -> bool:
     return topic is not None and any(covers(held, topic) for held in topics)
 
 
-async def eventually(predicate: Callable[[], bool], within: float) -> None:
-    """Wait until ``predicate()`` holds (checked every 10 ms), at most ``within`` seconds."""
-    async with asyncio.timeout(within):
-        while not predicate():  # noqa: ASYNC110 - proxy internals announce no event
-            await asyncio.sleep(0.01)
+async def on_routing(
+    proxy: ProxyServer,
+    predicate: Callable[[], bool],
+    within: float,
+    market: Market = Market.STOCKS,
+) -> None:
+    """Wait until ``predicate()`` holds, checked each time the proxy routes an upstream frame.
+
+    Drops, slow-client cuts and grace expiry happen while frames flow (the
+    mock never stops sending), so the next routed frame is the event that
+    tells; there is no timed polling.
+    """
+    if predicate():
+        return
+    done = asyncio.Event()
+
+    def check(frame: bytes) -> None:
+        if predicate():
+            done.set()
+
+    router = proxy.routers[market]
+    router.taps.append(check)
+    try:
+        async with asyncio.timeout(within):
+            await done.wait()
+    finally:
+        router.taps.remove(check)
+
+
+async def collect_frames(proxy: ProxyServer, events: int, within: float) -> list[bytes]:
+    """The upstream stocks frames the proxy routes until they hold ``events`` events."""
+    frames: list[bytes] = []
+    seen = 0
+    enough = asyncio.Event()
+
+    def record(frame: bytes) -> None:
+        nonlocal seen
+        frames.append(frame)
+        seen += frame.count(b'"ev"')
+        if seen >= events:
+            enough.set()
+
+    router = proxy.routers[Market.STOCKS]
+    router.taps.append(record)
+    try:
+        async with asyncio.timeout(within):
+            await enough.wait()
+    finally:
+        router.taps.remove(record)
+    return frames
 
 
 class Client:
