@@ -234,3 +234,18 @@ async def _post(
     async with http.post(url, json=body, headers=BEARER) as response:
         assert response.status == status, await response.text()
         return await response.json() if status == 200 else {}
+
+
+async def test_stopping_with_clients_logs_no_warnings(
+    mock: MockServer, http: aiohttp.ClientSession, scale: float, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Every client leaves at once when the proxy stops under them: unsubscribing
+    # from the closing upstream is expected then, not a problem worth a warning each.
+    proxy = proxy_for(mock.url, KEY, grace=0.0)
+    await proxy.start()
+    async with clients(http, proxy) as make:
+        made = [await make([f"T.{s}", "Q.*"]) for s in ("AAPL", "MSFT", "SPY")]
+        await made[0].until(lambda c: len(c.events) > 5, 10 * scale)
+        with caplog.at_level("WARNING", logger="massivekit"):
+            await proxy.aclose()
+    assert not [r for r in caplog.records if r.name.startswith("massivekit.proxy")]
