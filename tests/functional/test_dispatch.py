@@ -162,3 +162,31 @@ async def test_get_batch_waits_then_hands_over_a_burst() -> None:
         await asyncio.sleep(0)
         dispatcher.close()
         assert await ending == []
+
+
+async def test_coalescing_joins_what_was_buffered_in_order() -> None:
+    dispatcher: Dispatcher[list[int]] = Dispatcher(maxsize=3, coalesce=True)
+    first = dispatcher.consumer()
+    second = dispatcher.consumer()
+    batches = [[1, 2], [3], [4, 5], [6]]
+    for batch in batches:
+        dispatcher.publish(batch)
+    async with asyncio.timeout(WITHIN):
+        # Capacity and drops count published lists: [1, 2] was the oldest of four.
+        assert await anext(first) == [3, 4, 5, 6]
+        assert first.drops == 1
+        assert await anext(second) == [3, 4, 5, 6], "each consumer gets its own joined list"
+        assert batches[1] == [3], "the published lists are not modified"
+        lone = [7]
+        dispatcher.publish(lone)
+        assert await anext(first) is lone, "a lone list is handed over as it is"
+
+
+async def test_without_coalescing_each_list_is_an_item() -> None:
+    dispatcher: Dispatcher[list[int]] = Dispatcher()
+    consumer = dispatcher.consumer()
+    dispatcher.publish([1])
+    dispatcher.publish([2])
+    async with asyncio.timeout(WITHIN):
+        assert await anext(consumer) == [1]
+        assert await anext(consumer) == [2]

@@ -347,3 +347,17 @@ class _Served:
     async def __aexit__(self, *exc: object) -> None:
         assert self._runner is not None
         await self._runner.cleanup()
+
+
+async def test_divert_sends_messages_elsewhere_and_pongs_still_arrive(mock: MockServer) -> None:
+    recorder = Recorder()
+    connection = await login(mock, recorder)
+    diverted = Recorder()
+    connection.divert(diverted.on_message)
+    mock.inject("stocks", b'[{"ev":"status","status":"n","message":"after"}]')
+    await diverted.until(lambda: any(b"after" in m for m in diverted.texts()))
+    assert not any(b"after" in m for m in recorder.texts())
+    connection.ping()
+    await recorder.until(lambda: recorder.pongs >= 1)
+    await connection.close()
+    assert recorder.closes == [(1000, "", None)], "the close still reaches the listener"

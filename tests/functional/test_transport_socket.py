@@ -212,3 +212,19 @@ async def test_server_pings_are_answered(plain_server: str, t: float) -> None:
     await recorder.until(lambda: bool(recorder.messages), t)
     assert recorder.messages[0] == (b'{"pong": "hello"}', False)
     await conn.close()
+
+
+async def test_divert_sends_messages_elsewhere_and_pongs_still_arrive(
+    mock: MockServer, t: float
+) -> None:
+    recorder = Recorder()
+    conn = await open_mock(mock, recorder, t)
+    diverted = Recorder()
+    conn.divert(diverted.on_message)
+    mock.inject("stocks", b'[{"ev":"status","status":"n","message":"after"}]')
+    await diverted.until(lambda: any(b"after" in m for m, _ in diverted.messages), t)
+    assert not any(b"after" in m for m, _ in recorder.messages)
+    conn.ping()
+    await recorder.until(lambda: recorder.pongs >= 1, t)
+    await conn.close()
+    assert recorder.closed[0] == 1000, "the close still reaches the listener"

@@ -442,3 +442,18 @@ def test_decoder_for_is_cached_and_frame_decoders_count_apart() -> None:
     first.decode(_frame("options.json"))
     assert (first.frames, second.frames) == (1, 0)
     assert "frames=1" in repr(first)
+
+
+@pytest.mark.parametrize(("name", "market"), SAMPLE_FRAMES.items())
+def test_decode_data_refuses_statuses_and_counts_nothing(name: str, market: Market) -> None:
+    decoder = FrameDecoder(market)
+    expected = [item for item in json.loads(_frame(name)) if item["ev"] != "status"]
+    events = decoder.decode_data(json.dumps(expected))
+    assert [type(e).ev for e in events] == [item["ev"] for item in expected]
+    with pytest.raises(msgspec.ValidationError):
+        decoder.decode_data(b'[{"ev":"status","status":"success","message":"subscribed to: T.A"}]')
+    with pytest.raises(msgspec.ValidationError):
+        decoder.decode_data(b'[{"ev":"ZZ","sym":"A"}]')
+    with pytest.raises(msgspec.DecodeError):
+        decoder.decode_data(b"[{")
+    assert (decoder.frames, decoder.events, decoder.unknown_events) == (0, 0, 0)

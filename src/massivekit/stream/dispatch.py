@@ -28,7 +28,8 @@ import asyncio
 import enum
 from collections import deque
 from collections.abc import Callable
-from typing import Generic, TypeVar
+from itertools import chain
+from typing import Any, Generic, TypeVar, cast
 
 from massivekit.errors import BufferOverflow
 from massivekit.stream.metrics import DROPS, QUEUE_DEPTH, MetricsHook, NoopHook
@@ -65,6 +66,7 @@ class Consumer(Generic[T]):
     __slots__ = (
         "_buf",
         "_closed",
+        "_coalesce",
         "_error",
         "_failed",
         "_maxsize",
@@ -85,10 +87,12 @@ class Consumer(Generic[T]):
         name: str,
         metrics: MetricsHook,
         on_detach: Callable[[Consumer[T]], None],
+        coalesce: bool = False,
     ) -> None:
         if maxsize < 1:
             raise ValueError(f"maxsize must be at least 1, not {maxsize}")
         self.name = name
+        self._coalesce = coalesce
         self.drops = 0
         self._buf: deque[T] = deque()
         self._maxsize = maxsize
@@ -166,12 +170,21 @@ class Consumer(Generic[T]):
         while True:
             buf = self._buf
             if buf:  # the hot path; a failed consumer's buffer is always empty
+                if self._coalesce and len(buf) > 1:
+                    return self._join()
                 return buf.popleft()
             if self._failed:
                 self._raise_overflow()
             if self._closed:
                 self._raise_end()
             await self._wait()
+
+    def _join(self) -> T:
+        """Every buffered list as one list, in order (``coalesce``)."""
+        buf = self._buf
+        joined: list[Any] = list(chain.from_iterable(cast(deque[list[Any]], buf)))
+        buf.clear()
+        return cast(T, joined)
 
     async def get_batch(self, max_items: int | None = None) -> list[T]:
         """Every buffered item at once (oldest first), waiting for one if there is none.
@@ -289,6 +302,10 @@ class Dispatcher(Generic[T]):
         maxsize: default buffer capacity of a consumer, in published items.
         overflow: default overflow policy of a consumer.
         metrics: where drop counts and queue depths go; a no-op by default.
+        coalesce: items are lists, and a consumer's ``__anext__`` returns every
+            list buffered at that moment joined into one (in order), so a
+            consumer that was away pays one iteration per wake-up, not one
+            per item. Buffer capacity and drops still count published lists.
 
     Raises:
         ValueError: ``maxsize`` is below 1.
@@ -300,9 +317,11 @@ class Dispatcher(Generic[T]):
         maxsize: int = 10_000,
         overflow: Overflow = Overflow.DROP_OLDEST,
         metrics: MetricsHook | None = None,
+        coalesce: bool = False,
     ) -> None:
         if maxsize < 1:
             raise ValueError(f"maxsize must be at least 1, not {maxsize}")
+        self._coalesce = coalesce
         self._maxsize = maxsize
         self._overflow = overflow
         self._metrics: MetricsHook = metrics if metrics is not None else NoopHook()
@@ -385,6 +404,7 @@ class Dispatcher(Generic[T]):
             name=name,
             metrics=self._metrics,
             on_detach=self._detach,
+            coalesce=self._coalesce,
         )
         if self._closed:
             consumer._finish(self._error)

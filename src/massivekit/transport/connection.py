@@ -63,7 +63,7 @@ from massivekit.transport.handler import (
     Unknown,
     Update,
 )
-from massivekit.transport.live import Live
+from massivekit.transport.live import DirectSink, Live
 from massivekit.transport.requests import RequestQueue, convert_result
 from massivekit.transport.socket import SocketConnector, default_connector
 from massivekit.transport.subscriptions import Confirmation, SubscriptionStore, TopicState
@@ -95,6 +95,8 @@ class Connection:
         handler: makes the protocol session of each connection.
         on_update: called, synchronously and in order, with each update's
             payload and topic; it must not block.
+        direct: optionally, a sink that takes a READY session's updates straight
+            off the socket (see :class:`~massivekit.transport.live.DirectSink`).
         config: timeouts and policies.
         connector: the WebSocket library adapter (picows if installed, else aiohttp).
         on_event: called with every :class:`ConnectionEvent`.
@@ -107,6 +109,7 @@ class Connection:
         handler: SessionFactory,
         *,
         on_update: UpdateSink,
+        direct: DirectSink | None = None,
         config: ConnectionConfig | None = None,
         connector: SocketConnector | None = None,
         on_event: Listener | None = None,
@@ -117,6 +120,7 @@ class Connection:
         self.name = name or redact_url(url)
         self._handler = handler
         self._sink = on_update
+        self._direct = direct
         self._connector = connector or default_connector()
         self._events = EventHub(self.name)
         if on_event is not None:
@@ -367,7 +371,7 @@ class Connection:
         """One socket from connect to end; returns it with why it ended."""
         cfg = self.config
         self._set_state(ConnectionState.CONNECTING, attempt=self._backoff.attempt)
-        live = Live(self, self._handler.open_session(), self._sink)
+        live = Live(self, self._handler.open_session(), self._sink, self._direct)
         try:
             live.conn = await self._connector.connect(
                 self.url,

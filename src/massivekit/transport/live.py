@@ -23,7 +23,39 @@ from massivekit.transport.socket import SocketConnection
 if TYPE_CHECKING:
     from massivekit.transport.connection import ConnectionConfig, Heartbeat
 
-__all__ = ["Live"]
+__all__ = ["DirectSink", "Live", "MessageSink"]
+
+MessageSink = Callable[[bytes | str, bool], None]
+"""Takes one message from the socket reader: ``(data, binary)``."""
+
+
+class DirectSink(Protocol):
+    """An update sink that can also take a READY session's messages straight off the socket.
+
+    Optional, for the hottest consumers (the stream client): instead of
+    socket reader → session's plain-update check → sink, the socket adapter
+    calls one function that recognises the updates itself and hands
+    everything else (statuses, acks, frames it cannot read) back to the
+    general path, so the protocol still sees them.
+    """
+
+    def bind(
+        self, fallback: MessageSink, failed: Callable[[Exception], None]
+    ) -> tuple[MessageSink, Callable[[], int]]:
+        """The function for one session's socket, and a count of the messages it took.
+
+        Args:
+            fallback: the general path; give it every message not taken.
+            failed: report an exception of the sink's own (the function must
+                not raise: that would end the session); the stream goes on.
+
+        Returns:
+            ``(deliver, taken)``: the socket adapter calls ``deliver`` with each
+            message; ``taken()`` tells how many of them it kept for itself
+            (the silence watchdog and the backoff reset count them too).
+        """
+        ...
+
 
 WATCHDOG_TICKS = 4
 """The silence watchdog looks this many times per ``silence_timeout``: an
@@ -33,6 +65,10 @@ cost of one counter increment per message."""
 
 def _never(data: bytes | str, binary: bool) -> bool:
     return False
+
+
+def _none_taken() -> int:
+    return 0
 
 
 class _Owner(Protocol):
@@ -56,18 +92,21 @@ class Live:
         owner: _Owner,
         session: ProtocolSession,
         deliver: Callable[[Any, str | None], None],
+        direct: DirectSink | None = None,
     ) -> None:
         loop = asyncio.get_running_loop()
         self._loop = loop
         self._owner = owner
         self.session = session
         self._deliver = deliver
+        self._direct = direct
+        self._taken: Callable[[], int] = _none_taken
         self._plain: Callable[[bytes | str, bool], bool] = _never
         self.conn: SocketConnection | None = None
         self.ready: asyncio.Future[None] = loop.create_future()
         self.ended: asyncio.Future[None] = loop.create_future()
         self.stop: asyncio.Future[None] = loop.create_future()
-        self.messages = 0
+        self._messages = 0  # messages through on_message (not those a direct sink took)
         self._slow = 0  # messages that went through the protocol
         self._slow_updates = 0  # updates among what they yielded
         self.error: BaseException | None = None
@@ -81,14 +120,26 @@ class Live:
         self._ack_timer: asyncio.TimerHandle | None = None
 
     def open_fast_path(self) -> None:
-        """The session is READY: let plain updates skip the protocol from now on."""
+        """The session is READY: let plain updates skip the protocol from now on.
+
+        With a :class:`DirectSink`, the socket adapter calls the sink's own
+        function from now on, and this object sees only what it gives back.
+        """
         self._plain = self.session.is_plain_update
+        if self._direct is not None and self.conn is not None:
+            deliver, self._taken = self._direct.bind(self.on_message, self._owner.sink_failed)
+            self.conn.divert(deliver)
+
+    @property
+    def messages(self) -> int:
+        """Messages received since READY or before (taken by a direct sink or not)."""
+        return self._messages + self._taken()
 
     # -- SocketListener -------------------------------------------------------------------
 
     def on_message(self, data: bytes | str, binary: bool) -> None:
         """A message from the socket: plain updates go straight to the sink."""
-        self.messages += 1
+        self._messages += 1
         if self._plain(data, binary):
             try:
                 self._deliver(data, None)

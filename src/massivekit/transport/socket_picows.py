@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, Final, cast
 
 import picows
@@ -157,7 +157,7 @@ class PicowsConnection(picows.WSListener):
         self._error: BaseException | None = None
         self._notified = False
         self._writable: asyncio.Future[None] | None = None
-        self._deliver = listener.on_message
+        self._deliver: Callable[[bytes | str, bool], None] = listener.on_message
 
     # -- picows callbacks ---------------------------------------------------------
 
@@ -233,6 +233,10 @@ class PicowsConnection(picows.WSListener):
         transport = self._transport
         if transport is not None and not transport.is_disconnected:
             transport.send_ping()
+
+    def divert(self, deliver: Callable[[bytes | str, bool], None]) -> None:
+        """See :meth:`massivekit.transport.socket.SocketConnection.divert`."""
+        self._deliver = deliver
 
     def abort(self) -> None:
         """See :meth:`massivekit.transport.socket.SocketConnection.abort`."""
