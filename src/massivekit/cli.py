@@ -25,6 +25,7 @@ import sys
 from collections.abc import Coroutine, Sequence
 from typing import Any
 
+from massivekit._loop import run as run_loop
 from massivekit._version import __version__
 from massivekit.config import Market
 from massivekit.mock.keys import KeySpec
@@ -147,11 +148,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "proxy":
         from massivekit.proxy.cli import run as run_proxy
 
-        return asyncio.run(run_proxy(args))
+        return run_loop(run_proxy(args))
     if args.command == "get":
         from massivekit.rest.cli import run as run_get
 
-        return asyncio.run(run_get(args))
+        return run_loop(run_get(args))
     if args.command == "mock":
         runner = _run_mock(args)
     else:
@@ -165,7 +166,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             plain=args.plain or not sys.stdout.isatty(),
         )
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(runner)
+        run_loop(runner)
     return 0
 
 

@@ -24,6 +24,7 @@ from collections.abc import Coroutine, Mapping
 from types import TracebackType
 from typing import Any, Final, Self, TypeVar
 
+from massivekit._loop import new_event_loop
 from massivekit.auth import ApiKey
 from massivekit.config import RestConfig
 from massivekit.errors import TransportError
@@ -39,14 +40,6 @@ _JOIN_TIMEOUT: Final = 10.0
 _CLOSE_TIMEOUT: Final = 30.0
 
 
-def _new_loop() -> asyncio.AbstractEventLoop:
-    try:
-        import uvloop  # the "fast" extra; optional
-    except ImportError:
-        return asyncio.new_event_loop()
-    return uvloop.new_event_loop()
-
-
 class LoopThread:
     """An event loop running forever in a daemon thread, until :meth:`close`.
 
@@ -55,7 +48,7 @@ class LoopThread:
     """
 
     def __init__(self, name: str = "massivekit-rest") -> None:
-        self._loop = _new_loop()
+        self._loop = new_event_loop()  # uvloop with the fast extra
         self._ready = threading.Event()
         self._thread = threading.Thread(target=self._main, name=name, daemon=True)
         self._thread.start()
