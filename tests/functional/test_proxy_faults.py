@@ -13,7 +13,7 @@ from massivekit.mock.server import MockServer
 from massivekit.models.routing import frame_events_raw
 from massivekit.transport.events import ConnectionState
 
-from .conftest import KEY
+from .conftest import KEY, NO_QUOTES
 from .test_proxy_routing import contiguous
 from .test_proxy_support import (
     CLIENT_KEY,
@@ -130,3 +130,24 @@ async def test_max_connections_upstream_is_loud_and_not_fought(
                 text = await response.text()
             assert 'massivekit_proxy_upstream_max_connections_total{cluster="stocks"} 1.0' in text
             assert client.close_code is None
+
+
+async def test_an_upstream_refusal_after_the_ack_is_told_and_taken_back(
+    mock: MockServer, http: aiohttp.ClientSession, scale: float
+) -> None:
+    # The proxy's own key may take quotes; its upstream key may not. The
+    # client is acked at once (as Massive would), then told when the
+    # upstream refuses, and the topic leaves its set and the proxy's.
+    async with proxy_for(mock.url, NO_QUOTES) as proxy, clients(http, proxy) as make:
+        client = await make(["T.AAPL", "Q.AAPL"])
+        other = await make(["Q.AAPL"])
+        for each in (client, other):
+            await each.until(lambda c: "error" in c.status_names(), 10 * scale)
+            (error,) = [s for s in each.statuses if s["status"] == "error"]
+            assert error["message"] == "upstream refused Q.AAPL: not authorized"
+        upstream = proxy.upstreams[Market.STOCKS]
+        assert upstream.topics == frozenset({"T.AAPL"})
+        assert proxy.routers[Market.STOCKS].topics == frozenset({"T.AAPL"})
+        assert upstream.health()["refused"] == 2
+        await client.send("subscribe", ["Q.AAPL"])  # asked again: answered again, refused again
+        await client.until(lambda c: c.status_names().count("error") == 2, 10 * scale)

@@ -135,7 +135,7 @@ async def test_health_pages_and_metrics(
             text = await response.text()
         for line in (
             'massivekit_proxy_events_in_total{cluster="stocks",ev="T"}',
-            'massivekit_proxy_events_out_total{cluster="stocks"}',
+            'massivekit_proxy_events_out_total{cluster="stocks",ev="T"}',
             'massivekit_proxy_clients{cluster="stocks"} 1.0',
             'massivekit_proxy_upstream_up{cluster="stocks"} 1.0',
             "massivekit_proxy_latency_seconds_bucket",

@@ -140,3 +140,38 @@ async def test_grace_period_delays_upstream_unsubscribes(
         await on_routing(proxy, lambda: upstream.grace_expired == 2, 5 * scale)
         await mock.wait_for(lambda: mock_topics() == {"T.MSFT"}, within=5 * scale)
         await back.until(lambda c: any(b'"sym":"MSFT"' in e for e in c.events), 5 * scale)
+
+
+async def test_an_upstream_without_clients_closes_after_the_grace_and_comes_back(
+    mock: MockServer, http: aiohttp.ClientSession, scale: float
+) -> None:
+    async with proxy_for(mock.url, KEY, grace=0.2 * scale) as proxy, clients(http, proxy) as make:
+        first = await make(["T.*"])
+        await first.until(lambda c: bool(c.events), 5 * scale)
+        await first.aclose()
+        # The key's one slot for the cluster is given back once nobody needs it.
+        await mock.wait_for(lambda: not mock.sessions("stocks"), within=5 * scale)
+        assert Market.STOCKS not in proxy.upstreams
+        assert proxy.idle_closes[Market.STOCKS] == 1
+        second = await make(["Q.*"])  # the next client opens it again
+        await second.until(lambda c: bool(c.events), 5 * scale)
+        assert proxy.upstreams[Market.STOCKS].topics == {"Q.*"}
+        async with http.get(proxy.url + "/metrics") as response:
+            text = await response.text()
+        assert 'massivekit_proxy_upstream_idle_closes_total{cluster="stocks"} 1.0' in text
+
+
+async def test_a_client_back_within_the_grace_keeps_the_upstream(
+    mock: MockServer, http: aiohttp.ClientSession, scale: float
+) -> None:
+    async with proxy_for(mock.url, KEY, grace=30.0) as proxy, clients(http, proxy) as make:
+        first = await make(["T.*"])
+        await first.until(lambda c: bool(c.events), 5 * scale)
+        upstream = proxy.upstreams[Market.STOCKS]
+        await first.aclose()
+        await on_routing(proxy, lambda: upstream.in_grace == {"T.*"}, 5 * scale)
+        second = await make(["T.*"])
+        await second.until(lambda c: bool(c.events), 5 * scale)
+        assert proxy.upstreams[Market.STOCKS] is upstream
+        assert upstream.conn.sessions == 1
+        assert not proxy.idle_closes

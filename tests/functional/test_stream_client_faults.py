@@ -18,6 +18,7 @@ from massivekit.errors import (
     BufferOverflow,
     Disconnected,
     RequestTimeout,
+    StreamClosed,
     SubscriptionRefused,
 )
 from massivekit.mock.keys import KeySpec
@@ -404,3 +405,29 @@ async def test_malformed_frames_are_counted_and_skipped(busy: MockServer, t: flo
         assert client.stats.decode_errors == 1
         assert client.snapshot()["unknown_events"] == 1
         assert watch.seen == [], "the session went on"
+
+
+async def test_reconnect_on_request_keeps_the_subscriptions(busy: MockServer, t: float) -> None:
+    async with stocks(busy) as client:
+        watch = Watch(client)
+        await client.subscribe("T.*", confirm=True)
+        client.reconnect()
+        lost = await assert_resumes(client, busy, watch, t)
+        assert lost.reason == "reconnect_requested"
+        assert lost.delay == 0.0, "at once, not after a backoff"
+        assert client.connection.sessions == 2
+    with pytest.raises(StreamClosed):
+        client.reconnect()
+
+
+async def test_reconnect_cuts_a_backoff_wait_short(busy: MockServer, t: float) -> None:
+    slow = BackoffPolicy(initial=3600.0, max_delay=3600.0, jitter=False)
+    async with stocks(busy, options=options(backoff=slow)) as client:
+        watch = Watch(client)
+        await client.subscribe("T.*", confirm=True)
+        restart = asyncio.ensure_future(busy.restart(downtime=0.0))
+        lost = await watch.state(ConnectionState.RECONNECTING, t)
+        assert lost.delay == 3600.0
+        await restart
+        client.reconnect()  # an hour's wait ends now
+        await watch.state(ConnectionState.READY, t, after=watch.seen.index(lost))

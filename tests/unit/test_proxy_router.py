@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from massivekit.proxy.router import Deliver, Router
+from massivekit.proxy.router import Deliver, Outgoing, Router, render
 
 FRAME = (
     b'[{"ev":"T","sym":"AAPL","p":1},{"ev":"Q","sym":"MSFT","bp":2},'
@@ -17,8 +17,8 @@ AAPL2 = b'{"ev":"T","sym":"AAPL","p":4}'
 
 
 def recorder(into: list[tuple[bytes, int]]) -> Deliver:
-    def deliver(payload: bytes, events: int) -> None:
-        into.append((payload, events))
+    def deliver(item: Outgoing) -> None:
+        into.append((render(item), item[1]))
 
     return deliver
 
@@ -99,4 +99,4 @@ def test_taps_see_every_frame_and_duplicates_are_refused() -> None:
     router.route(FRAME)
     assert seen == [FRAME]
     with pytest.raises(ValueError):
-        router.add_client("a", lambda p, n: None)
+        router.add_client("a", lambda item: None)

@@ -437,6 +437,24 @@ def test_unsubscribe_of_what_is_not_held_is_silent() -> None:
     assert messages(server.data_to_send()) == [("success", "unsubscribed to: T.AAPL")]
 
 
+def test_revoke_takes_back_acked_topics_and_names_them() -> None:
+    server = ready_server()
+    server.receive(action("subscribe", "T.AAPL,Q.*,AM.MSFT"))
+    server.data_to_send()
+    refused = {"T.AAPL": "not authorized", "Q.*": "not authorized", "T.NOPE": "x"}
+    assert server.revoke(refused) == [TopicsRemoved(("T.AAPL", "Q.*"))]
+    assert messages(server.data_to_send()) == [
+        ("error", "upstream refused T.AAPL: not authorized"),
+        ("error", "upstream refused Q.*: not authorized"),
+    ]
+    assert server.topics == {"AM.MSFT"}
+    assert not server.wants("Q", "MSFT")
+    assert server.revoke({"T.AAPL": "again"}) == []
+    assert server.data_to_send() == []
+    server.receive(action("subscribe", "T.AAPL"))  # asking again is answered
+    assert messages(server.data_to_send()) == [("success", "subscribed to: T.AAPL")]
+
+
 def test_unsubscribe_then_resubscribe_is_acked_again() -> None:
     server = ready_server()
     server.receive(action("subscribe", "T.AAPL"))

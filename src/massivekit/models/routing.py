@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import functools
 import operator
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from types import MappingProxyType
 from typing import Any, Final, Protocol
 
@@ -105,7 +105,7 @@ def topic_of(ev: str | None, instrument: str | None) -> str | None:
     return f"{ev}.{instrument}"
 
 
-class _Key(Protocol):
+class EventKey(Protocol):
     """What the key pass yields per event: the code and the instrument."""
 
     @property
@@ -136,8 +136,8 @@ _KEY_CLASSES: Final = (
 _KEY_UNION: Final[Any] = functools.reduce(operator.or_, _KEY_CLASSES)
 
 _SPLIT: Final = msgspec.json.Decoder(list[msgspec.Raw])
-_KEYS: Final[msgspec.json.Decoder[list[_Key]]] = msgspec.json.Decoder(list[_KEY_UNION])
-_KEY: Final[msgspec.json.Decoder[_Key]] = msgspec.json.Decoder(_KEY_UNION)
+_KEYS: Final[msgspec.json.Decoder[list[EventKey]]] = msgspec.json.Decoder(list[_KEY_UNION])
+_KEY: Final[msgspec.json.Decoder[EventKey]] = msgspec.json.Decoder(_KEY_UNION)
 
 
 class _LooseKey(msgspec.Struct, gc=False):
@@ -212,6 +212,31 @@ def _loose_key_of(raw: bytes | msgspec.Raw) -> tuple[str | None, str | None]:
 def _route_one(raw: msgspec.Raw) -> RoutedEvent:
     ev, instrument = key_of(raw)
     return RoutedEvent(ev or "", instrument, raw)
+
+
+def frame_keys(
+    data: bytes | bytearray | memoryview | str,
+) -> tuple[Sequence[EventKey], list[msgspec.Raw]]:
+    """Cut a frame into its events' keys and raw bytes, as two parallel lists.
+
+    What :func:`route_frame` returns, without building one object per event:
+    for a router's hot loop (``for key, raw in zip(keys, raws)``).
+
+    Args:
+        data: one WebSocket frame (a JSON array of events).
+
+    Returns:
+        ``(keys, raws)``: each key has ``ev`` (``""`` when absent) and
+        ``instrument``; each raw is the event's zero-copy slice.
+
+    Raises:
+        FrameDecodeError: the frame is not valid JSON, or not a JSON array.
+    """
+    raws = frame_events_raw(data)
+    try:
+        return _KEYS.decode(data), raws
+    except msgspec.ValidationError:  # an unknown ev or an odd field: go event by event
+        return [_route_one(raw) for raw in raws], raws
 
 
 def route_frame(data: bytes | bytearray | memoryview | str) -> list[RoutedEvent]:

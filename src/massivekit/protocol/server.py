@@ -18,7 +18,7 @@ downstream side both drive it, so both answer exactly as Massive does:
 from __future__ import annotations
 
 import enum
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Final
 
@@ -327,7 +327,31 @@ class ServerProtocol:
         elif explicit_only(self.market, prefix):
             self._explicit_contracts += 1
 
+    def revoke(self, refused: Mapping[str, str]) -> list[ServerEvent]:
+        """Take back topics already acked: the upstream refused them after the ack.
+
+        A proxy acks at once, as Massive does, and learns later whether its
+        own upstream accepts. Each revoked topic is told with an ``error``
+        status naming it (``upstream refused T.X: not authorized``; Massive's
+        own refusals name no topic, but a late one could not be paired
+        otherwise) and leaves the session's set, so asking again is answered.
+
+        Args:
+            refused: topic -> the upstream's reason; topics not held are ignored.
+
+        Returns:
+            ``[TopicsRemoved(...)]`` with the topics taken back, or ``[]``.
+        """
+        removed = self._drop(refused)
+        self._send(*[(Status.ERROR, f"upstream refused {t}: {refused[t]}") for t in removed])
+        return [TopicsRemoved(tuple(removed))] if removed else []
+
     def _unsubscribe(self, topics: Iterable[str]) -> list[ServerEvent]:
+        removed = self._drop(topics)
+        self._send(*[(Status.SUCCESS, unack_message(t)) for t in removed])
+        return [TopicsRemoved(tuple(removed))] if removed else []
+
+    def _drop(self, topics: Iterable[str]) -> list[str]:
         removed: list[str] = []
         for topic in topics:
             if topic not in self._topics:
@@ -339,8 +363,7 @@ class ServerProtocol:
             elif explicit_only(self.market, prefix):
                 self._explicit_contracts -= 1
             removed.append(topic)
-        self._send(*[(Status.SUCCESS, unack_message(t)) for t in removed])
-        return [TopicsRemoved(tuple(removed))] if removed else []
+        return removed
 
     def _bad(self, reason: str) -> list[ServerEvent]:
         self._send((Status.ERROR, reason))

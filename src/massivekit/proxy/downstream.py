@@ -44,6 +44,7 @@ from massivekit.protocol.server import (
 )
 from massivekit.protocol.status import Status
 from massivekit.proxy.config import SlowClientPolicy
+from massivekit.proxy.router import Deliver, Outgoing
 
 __all__ = ["ClientSession", "Flusher", "ws_text_header"]
 
@@ -66,6 +67,11 @@ def ws_text_header(size: int) -> bytes:
     return b"\x81\x7f" + size.to_bytes(8, "big")
 
 
+_TABLE: Final = 16384
+_HEADERS: Final = tuple(ws_text_header(size) for size in range(_TABLE))
+"""Headers of frames up to 16 KiB, built once: a tuple index per frame instead of a call."""
+
+
 class _Transport(Protocol):
     def write(self, data: bytes) -> None: ...
     def is_closing(self) -> bool: ...
@@ -75,7 +81,11 @@ class _Transport(Protocol):
 
 
 class Flusher:
-    """Writes every client that got frames, once per event-loop turn.
+    """Writes every client that has frames, once per event-loop turn.
+
+    Routers append to the clients' queues (C-level appends) and call
+    :meth:`schedule` once per routed frame; the round then visits every
+    registered client and writes those with something queued.
 
     Args:
         on_round: called after each round with the seconds from the first
@@ -84,7 +94,7 @@ class Flusher:
 
     def __init__(self, on_round: Callable[[float], None] | None = None) -> None:
         self._loop = asyncio.get_running_loop()
-        self._dirty: list[ClientSession] = []
+        self._sessions: dict[int, ClientSession] = {}
         self._backlog: set[ClientSession] = set()
         self._scheduled = False
         self._retry: asyncio.TimerHandle | None = None
@@ -97,40 +107,42 @@ class Flusher:
         if self._first is None:
             self._first = time.perf_counter()
 
-    def mark(self, session: ClientSession) -> None:
-        """``session`` has frames to write: write them at the end of this loop turn."""
-        self._dirty.append(session)
+    def add(self, session: ClientSession) -> None:
+        """Write ``session`` in the rounds from now on."""
+        self._sessions[session.id] = session
+
+    def schedule(self) -> None:
+        """Some queue grew: write at the end of this loop turn (one round per turn)."""
         if not self._scheduled:
             self._scheduled = True
             self._loop.call_soon(self.flush)
 
     def flush(self) -> None:
-        """Write every marked client now (the loop callback)."""
+        """Write every client with queued frames now (the loop callback)."""
         self._scheduled = False
-        dirty, self._dirty = self._dirty, []
-        for session in dirty:
-            if session.write():
-                session.marked = False
-            else:
-                self._backlog.add(session)
+        backlog = self._backlog
+        for session in self._sessions.values():
+            if session.queued and not session.write():
+                session.enforce_limit()
+                backlog.add(session)
         self.rounds += 1
         first, self._first = self._first, None
         if first is not None and self._on_round is not None:
             self._on_round(time.perf_counter() - first)
-        if self._backlog and self._retry is None:
+        if backlog and self._retry is None:
             self._retry = self._loop.call_later(RETRY_BACKLOG, self._retry_backlog)
 
     def _retry_backlog(self) -> None:
         self._retry = None
         for session in list(self._backlog):
             if session.write():
-                session.marked = False
                 self._backlog.discard(session)
         if self._backlog:
             self._retry = self._loop.call_later(RETRY_BACKLOG, self._retry_backlog)
 
     def forget(self, session: ClientSession) -> None:
-        """Stop retrying ``session`` (it is gone)."""
+        """Stop writing ``session`` (it is gone)."""
+        self._sessions.pop(session.id, None)
         self._backlog.discard(session)
 
     def close(self) -> None:
@@ -181,14 +193,15 @@ class ClientSession:
         self._policy = policy
         self._limit = buffer_bytes
         self._high_water = high_water
-        self._pending: deque[tuple[bytes, int]] = deque()
-        self._pending_bytes = 0
-        self.marked = False
+        self._pending: deque[Outgoing] = deque()
+        self.enqueue: Deliver = self._pending.append
+        """Queue one frame for this client (the router's ``deliver``: a C-level append)."""
         self.connected_at = time.time()
         self.frames_sent = self.events_sent = self.bytes_sent = 0
         self.dropped_frames = self.dropped_events = 0
         self.close_reason = ""
         self._close: asyncio.Future[tuple[int, str]] = asyncio.get_running_loop().create_future()
+        flusher.add(self)
 
     def __repr__(self) -> str:
         return f"ClientSession(#{self.id}, {self.market.value}, {self.principal or '-'})"
@@ -200,8 +213,13 @@ class ClientSession:
 
     @property
     def pending_bytes(self) -> int:
-        """Bytes waiting in the buffer."""
-        return self._pending_bytes
+        """Bytes waiting in the queue (frames not yet written)."""
+        return sum(len(payload) + 2 * wrap for payload, _, wrap in self._pending)
+
+    @property
+    def queued(self) -> int:
+        """Frames waiting in the queue."""
+        return len(self._pending)
 
     @property
     def closing(self) -> bool:
@@ -211,14 +229,9 @@ class ClientSession:
     # -- the sending side ------------------------------------------------------------
 
     def push(self, payload: bytes, events: int) -> None:
-        """Queue one data frame of ``events`` events (the router's ``deliver``)."""
-        self._pending.append((payload, events))
-        self._pending_bytes += len(payload)
-        if self._pending_bytes > self._limit:
-            self._overflow()
-        if not self.marked:
-            self.marked = True
-            self._flusher.mark(self)
+        """Queue one whole frame of ``events`` events (negative: a control frame)."""
+        self._pending.append((payload, events, False))
+        self._flusher.schedule()
 
     def push_control(self, frame: bytes) -> None:
         """Queue a control frame (ack, status), in order with the data, never dropped."""
@@ -230,7 +243,7 @@ class ClientSession:
             self.push_control(frame)
 
     def write(self, *, force: bool = False) -> bool:
-        """Write the whole buffer in one transport write.
+        """Write the whole queue in one transport write.
 
         Args:
             force: write even if the transport is backed up (closing).
@@ -244,15 +257,22 @@ class ClientSession:
         transport = self._transport
         if transport.is_closing():
             pending.clear()
-            self._pending_bytes = 0
             return True
         if not force and transport.get_write_buffer_size() > self._high_water:
             return False
         parts: list[bytes] = []
+        add = parts.append
         events = 0
-        for payload, count in pending:
-            parts.append(ws_text_header(len(payload)))
-            parts.append(payload)
+        headers = _HEADERS
+        for payload, count, wrap in pending:
+            size = len(payload) + 2 if wrap else len(payload)
+            add(headers[size] if size < _TABLE else ws_text_header(size))
+            if wrap:
+                add(b"[")
+                add(payload)
+                add(b"]")
+            else:
+                add(payload)
             if count > 0:
                 events += count
         data = b"".join(parts)
@@ -261,21 +281,25 @@ class ClientSession:
         self.events_sent += events
         self.bytes_sent += len(data)
         pending.clear()
-        self._pending_bytes = 0
         return True
 
-    def _overflow(self) -> None:
+    def enforce_limit(self) -> None:
+        """The transport is backed up: apply the policy if the queue passed its limit."""
+        over = self.pending_bytes - self._limit
+        if over <= 0:
+            return
         if self._policy is SlowClientPolicy.DISCONNECT:
             self.disconnect(Status.SLOW_CONSUMER)
             return
-        kept: list[tuple[bytes, int]] = []
+        kept: list[Outgoing] = []
         pending = self._pending
-        while self._pending_bytes > self._limit and pending:
-            payload, count = pending.popleft()
+        while over > 0 and pending:
+            item = pending.popleft()
+            payload, count, wrap = item
             if count == CONTROL:
-                kept.append((payload, count))
+                kept.append(item)
                 continue
-            self._pending_bytes -= len(payload)
+            over -= len(payload) + 2 * wrap
             self.dropped_frames += 1
             self.dropped_events += count
         pending.extendleft(reversed(kept))
@@ -285,7 +309,6 @@ class ClientSession:
         if self.closing:
             return
         self._pending.clear()
-        self._pending_bytes = 0
         events = self.protocol.disconnect(status)
         self.flush_protocol()
         self.write(force=True)  # the status must reach it, however backed up

@@ -14,7 +14,7 @@ metric                                                     labels
 =========================================================  ===========================
 ``massivekit_proxy_events_in_total``                       cluster, ev
 ``massivekit_proxy_frames_in_total``                       cluster
-``massivekit_proxy_events_out_total``                      cluster
+``massivekit_proxy_events_out_total``                      cluster, ev
 ``massivekit_proxy_frames_out_total``                      cluster
 ``massivekit_proxy_whole_frames_total`` (forwarded as is)  cluster
 ``massivekit_proxy_bad_frames_total``                      cluster
@@ -26,13 +26,15 @@ metric                                                     labels
 ``massivekit_proxy_upstream_up``                           cluster
 ``massivekit_proxy_upstream_reconnects_total``             cluster
 ``massivekit_proxy_upstream_max_connections_total``        cluster
+``massivekit_proxy_upstream_refused_total`` (after an ack)  cluster
+``massivekit_proxy_upstream_idle_closes_total``            cluster
 ``massivekit_proxy_latency_seconds`` (histogram)           none
 =========================================================  ===========================
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry, Histogram, generate_latest
@@ -81,7 +83,6 @@ class ProxyMetrics(Collector):
             name: CounterMetricFamily(_P + name, text, labels=["cluster"])
             for name, text in (
                 ("frames_in", "Upstream frames routed (injected test frames included)."),
-                ("events_out", "Event deliveries to clients (one event to one client is one)."),
                 ("frames_out", "Frames handed to clients."),
                 ("whole_frames", "Frames forwarded to a client exactly as they came."),
                 ("bad_frames", "Upstream frames that were not a JSON array."),
@@ -89,6 +90,8 @@ class ProxyMetrics(Collector):
                 ("slow_disconnects", "Clients closed with slow_consumer."),
                 ("upstream_reconnects", "Upstream sessions lost and retried."),
                 ("upstream_max_connections", "Upstream max_connections refusals."),
+                ("upstream_refused", "Topics the upstream refused after clients were acked."),
+                ("upstream_idle_closes", "Upstream connections closed for want of clients."),
             )
         }
         gauges = {
@@ -103,13 +106,19 @@ class ProxyMetrics(Collector):
         events_in = CounterMetricFamily(
             _P + "events_in", "Upstream events routed, per event code.", labels=["cluster", "ev"]
         )
+        events_out = CounterMetricFamily(
+            _P + "events_out",
+            "Event deliveries to clients, per event code (one event to one client is one).",
+            labels=["cluster", "ev"],
+        )
         for market, router in server.routers.items():
             cluster = market.value
             for ev, count in sorted(router.events_in.items()):
                 events_in.add_metric([cluster, ev], count)
+            for ev, count in sorted(router.events_out_by_ev.items()):
+                events_out.add_metric([cluster, ev], count)
             for name, value in (
                 ("frames_in", router.frames_in),
-                ("events_out", router.events_out),
                 ("frames_out", router.frames_out),
                 ("whole_frames", router.whole_frames),
                 ("bad_frames", router.bad_frames),
@@ -119,12 +128,22 @@ class ProxyMetrics(Collector):
             gauges["client_topics"].add_metric([cluster], len(router.topics))
             counters["dropped_events"].add_metric([cluster], server.dropped_events(market))
             counters["slow_disconnects"].add_metric([cluster], server.slow_disconnects[market])
-        for market, upstream in server.upstreams.items():
+        for market in server.upstreams.keys() | server.retired.keys():
             cluster = market.value
-            gauges["upstream_topics"].add_metric([cluster], len(upstream.topics))
-            gauges["upstream_up"].add_metric([cluster], 1 if upstream.health()["healthy"] else 0)
-            counters["upstream_reconnects"].add_metric([cluster], upstream.reconnects)
-            counters["upstream_max_connections"].add_metric([cluster], upstream.max_connections)
+            retired: Mapping[str, int] = server.retired.get(market, {})
+            upstream = server.upstreams.get(market)
+            reconnects, max_connections, refused = (
+                retired.get(name, 0) + (getattr(upstream, name) if upstream else 0)
+                for name in ("reconnects", "max_connections", "refused")
+            )
+            counters["upstream_reconnects"].add_metric([cluster], reconnects)
+            counters["upstream_max_connections"].add_metric([cluster], max_connections)
+            counters["upstream_refused"].add_metric([cluster], refused)
+            counters["upstream_idle_closes"].add_metric([cluster], server.idle_closes[market])
+            up = upstream is not None and upstream.health()["healthy"]
+            gauges["upstream_up"].add_metric([cluster], 1 if up else 0)
+            gauges["upstream_topics"].add_metric([cluster], len(upstream.topics) if upstream else 0)
         yield events_in
+        yield events_out
         yield from counters.values()
         yield from gauges.values()

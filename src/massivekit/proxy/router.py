@@ -1,12 +1,13 @@
 """Which client gets which event: the proxy's routing index, without I/O.
 
 Per upstream frame, :meth:`Router.route` cuts the frame into raw event
-slices (:func:`massivekit.models.routing.route_frame`), appends each slice to
-the pending list of every client whose topics cover it, then hands each
-client its slices as one frame, in upstream order. A client that got every
-event of the frame is handed the frame's bytes as they came; the others get
-``[`` + their slices joined by ``,`` + ``]``: events are never decoded and
-re-encoded (STYLE.md, "Route on bytes").
+slices and their keys (:func:`massivekit.models.routing.frame_keys`),
+appends each slice to the pending list of every client whose topics cover
+it, then hands each client its slices as one frame, in upstream order. A
+client that got every event of the frame is handed the frame's bytes as they
+came; the others get their slices joined by ``,`` (the writer adds the
+brackets as it frames the bytes, which saves two copies per client and
+frame): events are never decoded and re-encoded (STYLE.md, "Route on bytes").
 
 Why the index looks as it does: the work per (event, client) must stay at a
 few tens of nanoseconds (PERFORMANCE.md: at 1,000 clients and 50k events/s
@@ -17,25 +18,43 @@ event is one C-level call per holder. Specific topics are indexed as
 wildcards as ``ev -> tuple``. A client holding ``T.*`` is left out of the
 ``T.AAPL`` tuple even if it holds ``T.AAPL`` too, so no event reaches a
 client twice; when it gives ``T.*`` up, its specific topics come back.
+Handing a client its frame is a C-level call too: the client's ``out`` is
+the ``append`` of its send queue, and the router tells its owner once per
+frame (``on_output``) that queues have grown, never once per client.
 """
 
 from __future__ import annotations
 
 import operator
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Callable, Hashable, Iterable
 from typing import Final
 
 import msgspec
 
 from massivekit.models.events import FrameDecodeError
-from massivekit.models.routing import route_frame
+from massivekit.models.routing import frame_keys
 from massivekit.protocol.topics import WILDCARD
 
-__all__ = ["Deliver", "Router"]
+__all__ = ["Deliver", "Outgoing", "Router", "render"]
 
-Deliver = Callable[[bytes, int], None]
-"""Where a client's frame goes: ``(payload, events in it)``; it must not block."""
+Outgoing = tuple[bytes, int, bool]
+"""One frame for one client: ``(payload, events, wrap)``.
+
+``events`` is the number of events in it (negative for a control frame:
+an ack or a status). With ``wrap`` the payload is the events joined by
+``,`` and the frame is ``[`` + payload + ``]``; without it the payload is
+the whole frame."""
+
+Deliver = Callable[[Outgoing], None]
+"""Where a client's frames go (normally the ``append`` of its send queue); it must not block."""
+
+
+def render(item: Outgoing) -> bytes:
+    """The frame an :data:`Outgoing` stands for (tests, slow paths)."""
+    payload, _, wrap = item
+    return b"[" + payload + b"]" if wrap else payload
+
 
 _Append = Callable[[msgspec.Raw], None]
 _EV_OF: Final = operator.attrgetter("ev")
@@ -63,7 +82,8 @@ class Router:
     their ``push`` as ``deliver``.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, on_output: Callable[[], None] | None = None) -> None:
+        self._on_output = on_output
         self._routes: dict[Hashable, _Route] = {}
         self._active: list[_Route] = []  # routes holding at least one topic
         self._holders: dict[str, dict[Hashable, _Route]] = {}  # topic -> its holders
@@ -74,8 +94,8 @@ class Router:
         self.frames_in = 0
         self.events_in: Counter[str] = Counter()
         """Events seen, per ``ev`` code."""
-        self.events_out = 0
-        """Event deliveries (one event to one client counts one)."""
+        self.events_out_by_ev: defaultdict[str, int] = defaultdict(int)
+        """Event deliveries per ``ev`` code (one event to one client counts one)."""
         self.frames_out = 0
         self.whole_frames = 0
         """Deliveries of a frame as it came (the client wanted every event)."""
@@ -83,6 +103,11 @@ class Router:
 
     def __repr__(self) -> str:
         return f"Router(clients={len(self._routes)}, topics={len(self._holders)})"
+
+    @property
+    def events_out(self) -> int:
+        """Event deliveries, all codes together."""
+        return sum(self.events_out_by_ev.values())
 
     # -- clients and topics -----------------------------------------------------------
 
@@ -201,50 +226,57 @@ class Router:
         for tap in self.taps:
             tap(frame)
         try:
-            events = route_frame(frame)
+            keys, raws = frame_keys(frame)
         except FrameDecodeError:
             self.bad_frames += 1
             return 0
         self.frames_in += 1
-        self.events_in.update(map(_EV_OF, events))
+        self.events_in.update(map(_EV_OF, keys))
         wild = self._wild
         specific = self._specific
-        for event in events:
-            appends = wild.get(event.ev)
+        out = self.events_out_by_ev
+        for key, raw in zip(keys, raws, strict=True):
+            ev = key.ev
+            appends = wild.get(ev)
             if appends is not None:
                 for append in appends:
-                    append(event.raw)
-            by_ticker = specific.get(event.ev)
+                    append(raw)
+                out[ev] += len(appends)
+            by_ticker = specific.get(ev)
             if by_ticker is not None:
-                appends = by_ticker.get(event.instrument)  # type: ignore[arg-type]
+                appends = by_ticker.get(key.instrument)  # type: ignore[arg-type]
                 if appends is not None:
                     for append in appends:
-                        append(event.raw)
-        return self._deliver(frame, len(events))
+                        append(raw)
+                    out[ev] += len(appends)
+        return self._deliver(frame, len(raws))
 
     def _deliver(self, frame: bytes, count: int) -> int:
-        delivered = events = whole = 0
+        delivered = whole = 0
+        join = b",".join
         for route in self._active:
             pending = route.pending
             if not pending:
                 continue
             size = len(pending)
             if size == count:
-                payload = frame  # every event of the frame: forward it as it came
+                route.deliver((frame, size, False))  # every event: forward it as it came
                 whole += 1
             else:
-                payload = b"[" + b",".join(pending) + b"]"
+                route.deliver((join(pending), size, True))
             pending.clear()
-            route.deliver(payload, size)
             delivered += 1
-            events += size
-        self.events_out += events
-        self.frames_out += delivered
-        self.whole_frames += whole
+        if delivered:
+            self.frames_out += delivered
+            self.whole_frames += whole
+            if self._on_output is not None:
+                self._on_output()
         return delivered
 
     def broadcast(self, frame: bytes, count: int = 1) -> int:
         """Hand ``frame`` as is to every client (status notices); returns how many."""
         for route in list(self._routes.values()):
-            route.deliver(frame, count)
+            route.deliver((frame, count, False))
+        if self._routes and self._on_output is not None:
+            self._on_output()
         return len(self._routes)

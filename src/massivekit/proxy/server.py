@@ -25,8 +25,9 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-from collections import Counter
-from collections.abc import Iterable
+import functools
+from collections import Counter, defaultdict
+from collections.abc import Hashable, Iterable, Mapping
 from types import TracebackType
 from typing import Any, Self
 
@@ -121,6 +122,11 @@ class ProxyServer:
         self.slow_disconnects: Counter[Market] = Counter()
         self._departed_drops: Counter[Market] = Counter()
         self.connections_total = 0
+        self.idle_closes: Counter[Market] = Counter()
+        self.retired: defaultdict[Market, Counter[str]] = defaultdict(Counter)
+        """Counters of upstreams closed for idleness, per cluster (metrics add them)."""
+        self._idle: dict[Market, asyncio.TimerHandle] = {}
+        self._closing: dict[Market, asyncio.Task[None]] = {}
         self.draining = False
         self._runner: web.AppRunner | None = None
         self._site: web.TCPSite | None = None
@@ -159,9 +165,9 @@ class ProxyServer:
         await self._runner.setup()
         self._site = web.TCPSite(self._runner, self.host, self.port, reuse_address=True)
         await self._site.start()
-        server = self._site._server
-        assert isinstance(server, asyncio.base_events.Server)
-        self.port = server.sockets[0].getsockname()[1]
+        # The runner knows the bound address on any event loop (uvloop's
+        # servers are not asyncio.base_events.Server).
+        self.port = int(self._runner.addresses[-1][1])
         if self.config.upstream_key is None:
             _log.warning("= no upstream key: clients get no upstream data (test mode only)")
         if self.config.test_mode:
@@ -172,6 +178,10 @@ class ProxyServer:
 
     async def aclose(self) -> None:
         """Close everything at once (see :meth:`drain` for a graceful end)."""
+        for market in list(self._idle):
+            self._cancel_idle(market)
+        if self._closing:
+            await asyncio.wait(list(self._closing.values()))
         if self._site is not None:
             await self._site.stop()
             self._site = None
@@ -236,7 +246,7 @@ class ProxyServer:
         """The router of ``market`` (made on first use)."""
         router = self.routers.get(market)
         if router is None:
-            router = self.routers[market] = Router()
+            router = self.routers[market] = Router(on_output=self._schedule_writes)
             self.test_feed.attach(market, router)
         return router
 
@@ -253,10 +263,28 @@ class ProxyServer:
                 grace=self.config.grace,
                 config=self._upstream_config,
                 connector=self._connector,
+                on_refused=functools.partial(self._upstream_refused, market),
             )
             self.upstreams[market] = upstream
-            upstream.start()
+            closing = self._closing.get(market)
+            if closing is None:
+                upstream.start()
+            else:  # the idle one is still closing: one connection per cluster at a time
+                closing.add_done_callback(lambda _: upstream.start())
         return upstream
+
+    def _upstream_refused(self, market: Market, owner: Hashable, lost: Mapping[str, str]) -> None:
+        """The upstream refused topics a client was acked for: take them back, tell it."""
+        session = self.sessions.get(owner) if isinstance(owner, int) else None
+        if session is None:
+            return  # it left meanwhile, and its topics with it
+        self.router(market).unsubscribe(owner, list(lost))
+        session.protocol.revoke(lost)
+        session.flush_protocol()
+
+    def _schedule_writes(self) -> None:
+        if self._flusher is not None:
+            self._flusher.schedule()
 
     def _note_received(self) -> None:
         if self._flusher is not None:
@@ -304,7 +332,8 @@ class ProxyServer:
         market = session.market
         for event in events:
             if isinstance(event, Authenticated):
-                self.router(market).add_client(session.id, session.push)
+                self.router(market).add_client(session.id, session.enqueue)
+                self._cancel_idle(market)
                 self.upstream(market)
                 _log.debug("= client #%s (%s) on %s", session.id, event.principal, market.value)
             elif isinstance(event, TopicsAdded):
@@ -330,6 +359,41 @@ class ProxyServer:
         upstream = self.upstreams.get(market)
         if upstream is not None:
             await upstream.release_all(session.id)
+            if router is not None and not router.clients and not self.draining:
+                self._schedule_idle(market)
+
+    # -- idle upstreams ------------------------------------------------------------------------
+
+    def _schedule_idle(self, market: Market) -> None:
+        """The last client of ``market`` left: close its upstream after the grace period."""
+        self._cancel_idle(market)
+        self._idle[market] = asyncio.get_running_loop().call_later(
+            self.config.grace, self._close_if_idle, market
+        )
+
+    def _cancel_idle(self, market: Market) -> None:
+        timer = self._idle.pop(market, None)
+        if timer is not None:
+            timer.cancel()
+
+    def _close_if_idle(self, market: Market) -> None:
+        self._idle.pop(market, None)
+        router = self.routers.get(market)
+        upstream = self.upstreams.get(market)
+        if upstream is None or (router is not None and router.clients):
+            return
+        # Nobody needs it: free the key's slot for this cluster (Massive allows
+        # one); the next client opens it again.
+        del self.upstreams[market]
+        self.idle_closes[market] += 1
+        retired = self.retired[market]  # counters never go down, whatever the connection
+        retired["reconnects"] += upstream.reconnects
+        retired["max_connections"] += upstream.max_connections
+        retired["refused"] += upstream.refused
+        _log.info("= %s: no clients for %.0fs: upstream closed", market.value, self.config.grace)
+        task = asyncio.get_running_loop().create_task(upstream.aclose())
+        self._closing[market] = task
+        task.add_done_callback(lambda _: self._closing.pop(market, None))
 
     def disconnect_client(self, client_id: int) -> bool:
         """Close one client with ``force_disconnect`` (admin); ``False`` if unknown."""

@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Hashable, Iterable
+from collections.abc import Hashable, Iterable, Mapping
 from typing import Any, Final
 
 from massivekit.auth import ApiKey, get_logger, redact_url
@@ -39,7 +39,7 @@ from massivekit.protocol.status import status_frame
 from massivekit.proxy.downstream import CONTROL, Flusher
 from massivekit.proxy.router import Router
 from massivekit.transport.config import ConnectionConfig
-from massivekit.transport.connection import Connection
+from massivekit.transport.connection import Connection, RefusalSink
 from massivekit.transport.events import ConnectionEvent, ConnectionState
 from massivekit.transport.handlers.massive import MassiveHandler
 from massivekit.transport.socket import SocketConnector
@@ -73,6 +73,8 @@ class Upstream:
         grace: seconds a given-up topic stays upstream.
         config: the connection's timeouts and policies.
         connector: the WebSocket adapter (picows if installed, else aiohttp).
+        on_refused: told of each client (owner) that lost topics to an
+            upstream refusal, with the topics and the upstream's reasons.
     """
 
     def __init__(
@@ -86,8 +88,11 @@ class Upstream:
         grace: float = 30.0,
         config: ConnectionConfig | None = None,
         connector: SocketConnector | None = None,
+        on_refused: RefusalSink | None = None,
     ) -> None:
         self.market = market
+        self._on_refused = on_refused
+        self.refused = 0
         self.url = url
         self.grace = grace
         self._key = key
@@ -95,7 +100,6 @@ class Upstream:
         self._flusher = flusher
         self._config = config or ConnectionConfig()
         self._connector = connector
-        self._owners: set[Hashable] = set()
         self._grace: dict[str, float] = {}  # topic -> loop.time() deadline
         self._grace_changed = asyncio.Event()
         self._keeper: asyncio.Task[None] | None = None
@@ -114,6 +118,7 @@ class Upstream:
             self.url,
             MassiveHandler(self._key, self.market),
             on_update=self._on_frame,
+            on_refused=self._refused,
             config=self._config,
             connector=self._connector,
             on_event=self._on_event,
@@ -139,17 +144,12 @@ class Upstream:
         await self.conn.aclose()
 
     async def reconnect(self) -> None:
-        """Replace the connection with a fresh one holding the same topics (admin)."""
-        old = self.conn
-        holdings = {o: old.subscriptions.topics_of(o) for o in (*self._owners, GRACE_OWNER)}
-        self._announce_gap("reconnect requested by the proxy's admin")
-        self.conn = self._connect()
-        await old.aclose()
-        for owner, topics in holdings.items():
-            if topics:
-                await self.conn.subscribe(sorted(topics), owner=owner)
-        self.reconnects += 1
-        self.conn.start()
+        """End the upstream session and open a new one at once, same topics (admin).
+
+        Clients are told of the gap as for any upstream reconnect
+        (``upstream_reconnecting``, then ``upstream_restored``).
+        """
+        self.conn.reconnect("reconnect requested by the proxy's admin")
 
     # -- topics --------------------------------------------------------------------------
 
@@ -168,7 +168,6 @@ class Upstream:
         wanted = list(topics)
         if not wanted:
             return
-        self._owners.add(owner)
         try:
             await self.conn.subscribe(wanted, owner=owner)
         except MassiveError as exc:  # the upstream ended for good: clients were told
@@ -198,7 +197,6 @@ class Upstream:
     async def release_all(self, owner: Hashable) -> None:
         """``owner`` left: give up everything it held."""
         await self.release(owner, self.conn.subscriptions.topics_of(owner))
-        self._owners.discard(owner)
 
     async def _keep_grace(self) -> None:
         loop = asyncio.get_running_loop()
@@ -219,6 +217,17 @@ class Upstream:
                     await self.conn.unsubscribe(expired, owner=GRACE_OWNER)
 
     # -- from the connection ------------------------------------------------------------
+
+    def _refused(self, owner: Hashable, lost: Mapping[str, str]) -> None:
+        """The upstream refused topics ``owner`` held (its client was acked already)."""
+        if owner == GRACE_OWNER:
+            return
+        self.refused += len(lost)
+        _log.warning(
+            "= %s: upstream refused %s for client #%s", self.market.value, sorted(lost), owner
+        )
+        if self._on_refused is not None:
+            self._on_refused(owner, lost)
 
     def _on_frame(self, data: Any, topic: str | None) -> None:
         self._flusher.note_received()
@@ -271,6 +280,7 @@ class Upstream:
             "error": None if conn.error is None else str(conn.error),
             "topics": len(self.topics),
             "in_grace": len(self._grace),
+            "refused": self.refused,
             "frames_in": self._router.frames_in,
             "bad_frames": self._router.bad_frames,
         }

@@ -28,6 +28,7 @@ from urllib.parse import urlsplit
 
 import msgspec
 
+from massivekit._loop import run as run_loop
 from massivekit.auth import ApiKey, get_logger, redact_url
 from massivekit.config import API_KEY_ENV, Feed, Market, StreamConfig
 from massivekit.errors import ConfigError, MassiveError, RequestTimeout, StreamClosed
@@ -428,6 +429,14 @@ class StreamClient:
         """Remove a callback; ``False`` if it was not registered."""
         return self._callbacks.remove(selector, callback)
 
+    def reconnect(self) -> None:
+        """Drop the session and open a new one at once; every subscription is kept.
+
+        Raises:
+            StreamClosed: the client is closed.
+        """
+        self._conn.reconnect()
+
     def events(self, maxsize: int = 256) -> EventStream:
         """Connection events from now on: connecting, ready, reconnecting(n), closed."""
         return self._conn.events(maxsize)
@@ -451,7 +460,7 @@ class StreamClient:
             AuthError, Disconnected: the stream ended for good.
         """
         try:
-            asyncio.run(self._run(handler, subscriptions))
+            run_loop(self._run(handler, subscriptions))
         except KeyboardInterrupt:
             _log.info("= %s: interrupted", self._conn.name)
 

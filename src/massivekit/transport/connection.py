@@ -26,7 +26,8 @@ the protocol (a :class:`SessionFactory`) are plugged in; the actor knows neither
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Hashable, Iterable, Sequence
+import contextlib
+from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from types import TracebackType
 from typing import Any, Final, Protocol, Self, TypeVar, overload
 
@@ -84,6 +85,10 @@ class SessionFactory(Protocol):
 
 
 UpdateSink = Callable[[Any, str | None], None]
+RECONNECT_REQUESTED: Final = "reconnect_requested"
+"""The reason of a session ended by :meth:`Connection.reconnect`."""
+RefusalSink = Callable[[Hashable, Mapping[str, str]], None]
+"""Told of topics an owner lost to the server's refusal: ``(owner, {topic: reason})``."""
 
 
 class Connection:
@@ -97,6 +102,9 @@ class Connection:
             payload and topic; it must not block.
         direct: optionally, a sink that takes a READY session's updates straight
             off the socket (see :class:`~massivekit.transport.live.DirectSink`).
+        on_refused: called with each owner that lost topics to a refusal of
+            the server, and those topics with the server's reasons (a proxy
+            tells its clients; without ``confirm`` nobody else learns of it).
         config: timeouts and policies.
         connector: the WebSocket library adapter (picows if installed, else aiohttp).
         on_event: called with every :class:`ConnectionEvent`.
@@ -110,6 +118,7 @@ class Connection:
         *,
         on_update: UpdateSink,
         direct: DirectSink | None = None,
+        on_refused: RefusalSink | None = None,
         config: ConnectionConfig | None = None,
         connector: SocketConnector | None = None,
         on_event: Listener | None = None,
@@ -121,6 +130,7 @@ class Connection:
         self._handler = handler
         self._sink = on_update
         self._direct = direct
+        self._on_refused = on_refused
         self._connector = connector or default_connector()
         self._events = EventHub(self.name)
         if on_event is not None:
@@ -131,6 +141,7 @@ class Connection:
         self._waiting: dict[Confirmation, asyncio.Future[None]] = {}
         self._backoff = Backoff(self.config.backoff)
         self._live: Live | None = None
+        self._wake = asyncio.Event()
         self._runner: asyncio.Task[None] | None = None
         self._ready = asyncio.Event()
         self._closing = False
@@ -183,6 +194,25 @@ class Connection:
             return
         self._raise_if_closed()
         raise RequestTimeout(f"{self.name}: not ready within {limit:g}s")
+
+    def reconnect(self, reason: str = "reconnect requested") -> None:
+        """End the current session and open a new one at once, keeping every subscription.
+
+        Statuses become events as for any reconnect (``reconnecting``, then
+        ``ready``) with ``reason`` ``reconnect_requested``. While waiting out
+        a backoff, the wait ends now. Nothing happens before :meth:`start`.
+
+        Raises:
+            StreamClosed: the connection is closing or closed.
+        """
+        self._raise_if_closed()
+        live = self._live
+        if live is not None:
+            error = Disconnected(f"{self.name}: {reason}", reason=RECONNECT_REQUESTED)
+            live.note(error, RECONNECT_REQUESTED, Reconnect.NOW)
+            live.request_stop()
+        elif self._state is ConnectionState.RECONNECTING:
+            self._wake.set()
 
     async def aclose(self) -> None:
         """Close gracefully and stop the runner; idempotent."""
@@ -345,7 +375,10 @@ class Connection:
                     reason=live.reason,
                     error=live.error,
                 )
-                await asyncio.sleep(delay)
+                self._wake.clear()
+                with contextlib.suppress(TimeoutError):  # reconnect() may cut the wait short
+                    async with asyncio.timeout(delay):
+                        await self._wake.wait()
         except Exception as exc:  # a bug in the actor: end visibly rather than hang
             _log.exception("= %s: runner failed", self.name)
             self._finish(exc)
@@ -482,11 +515,23 @@ class Connection:
         live.request_stop()
 
     def _settled(self, live: Live, result: SubscriptionResult) -> None:
+        losses: dict[Hashable, dict[str, str]] = {}
         if result.refused:
             _log.warning("< %s: refused %s", self.name, dict(result.refused))
+            store = self._store
+            for topic, reason in result.refused.items():
+                if store.state(topic) is not None:  # still wanted: its owners lose it
+                    for owner in store.owners_of(topic):
+                        losses.setdefault(owner, {})[topic] = reason
         delta, done = self._store.settle(result.op, result.acked, result.refused, result.unanswered)
         if delta:
             self._send_delta(delta)
+        if self._on_refused is not None:
+            for owner, lost in losses.items():
+                try:
+                    self._on_refused(owner, lost)
+                except Exception as exc:  # a callback's bug must not end the session
+                    _log.error("= %s: refusal callback failed: %r", self.name, exc, exc_info=exc)
         for confirmation in done:
             future = self._waiting.pop(confirmation, None)
             if future is not None and not future.done():

@@ -91,6 +91,10 @@ class SubscriptionStore(Generic[S]):
         """The topics ``owner`` holds."""
         return self._table.topics_of(owner)
 
+    def owners_of(self, topic: str) -> list[S]:
+        """Who holds ``topic`` as such (not through a wildcard)."""
+        return [s for s in self._table.subscribers if topic in self._table.topics_of(s)]
+
     def refcount(self, topic: str) -> int:
         """How many owners hold exactly ``topic``."""
         return self._table.refcount(topic)
@@ -175,7 +179,7 @@ class SubscriptionStore(Generic[S]):
             if topic not in self._state:
                 continue  # no longer wanted: nothing to drop
             self.refused[topic] = reason
-            for owner in [s for s in self._table.subscribers if topic in self._table.topics_of(s)]:
+            for owner in self.owners_of(topic):
                 change = self._apply(self._table.remove(owner, [topic]))
                 subscribe.update(change.subscribe)
                 unsubscribe.update(change.unsubscribe)
