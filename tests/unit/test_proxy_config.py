@@ -25,6 +25,7 @@ port = 9100
 upstream = "http://127.0.0.1:9000"
 grace = 5
 slow_client = "disconnect"
+flush_interval = 0.002
 admin_token = "file-admin-token"
 
 [[proxy.clients]]
@@ -38,6 +39,7 @@ def test_defaults() -> None:
     config = load_config({}, env={})
     assert config.upstream == DEFAULT_UPSTREAM
     assert config.grace == 30.0
+    assert config.flush_interval == 0.001
     assert config.upstream_key is None
     assert config.client_keys == ()
 
@@ -50,6 +52,7 @@ def test_file_then_env_then_flags(tmp_path: Path) -> None:
     assert config.port == 9100
     assert config.grace == 1.5
     assert config.slow_client is SlowClientPolicy.DISCONNECT
+    assert config.flush_interval == 0.002
     assert config.upstream_key == ApiKey("upstream-key-123")
     names = [k.name for k in config.client_keys]
     assert names == ["research", "env0", "flag0"]

@@ -59,6 +59,12 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         help="policy for a client that cannot keep up",
     )
     p.add_argument("--buffer-bytes", type=int, default=None, help="send buffer per client")
+    p.add_argument(
+        "--flush-interval",
+        type=float,
+        default=None,
+        help="least seconds between write rounds (default 0.001)",
+    )
     p.add_argument("--test-mode", action="store_true", default=None, help="inject test data")
     p.add_argument("--scenario", default=None, help="the test-mode scenario (default normal)")
 
@@ -74,6 +80,7 @@ def _flags(args: argparse.Namespace) -> dict[str, Any]:
         "grace": args.grace,
         "slow_client": args.slow_client,
         "buffer_bytes": args.buffer_bytes,
+        "flush_interval": args.flush_interval,
         "test_mode": args.test_mode,
         "scenario": args.scenario,
     }

@@ -22,6 +22,7 @@ The TOML file (every key optional)::
     grace = 30.0                         # seconds before an upstream unsubscribe
     slow_client = "drop_oldest"          # or "disconnect"
     buffer_bytes = 4194304               # per client
+    flush_interval = 0.001               # seconds between write rounds, at most
     drain_timeout = 5.0
     test_mode = false
     scenario = "normal"
@@ -108,6 +109,9 @@ class ProxyConfig:
         grace: seconds an upstream subscription outlives its last client.
         slow_client: the policy for a client whose buffer is full.
         buffer_bytes: a client's send buffer (unsent frames) in bytes.
+        flush_interval: the least time between two write rounds (one write per
+            client each): under load, frames routed meanwhile go out together,
+            in fewer, larger writes; when idle, a frame goes out at once.
         drain_timeout: seconds to flush buffers on shutdown before closing.
         auth_timeout: seconds a client has to authenticate.
         test_mode: mix scenario frames into the routed stream.
@@ -125,6 +129,7 @@ class ProxyConfig:
     grace: float = 30.0
     slow_client: SlowClientPolicy = SlowClientPolicy.DROP_OLDEST
     buffer_bytes: int = 4 * 1024 * 1024
+    flush_interval: float = 0.001
     drain_timeout: float = 5.0
     auth_timeout: float = 10.0
     test_mode: bool = False
@@ -207,6 +212,7 @@ _FILE_FIELDS: Final = {
     "upstream": str,
     "grace": float,
     "buffer_bytes": int,
+    "flush_interval": float,
     "drain_timeout": float,
     "auth_timeout": float,
     "test_mode": bool,

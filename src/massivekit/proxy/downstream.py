@@ -87,13 +87,24 @@ class Flusher:
     :meth:`schedule` once per routed frame; the round then visits every
     registered client and writes those with something queued.
 
+    Under load, rounds are at least ``interval`` apart: what is routed
+    meanwhile waits and goes out in the next round, so the number of writes
+    (each a system call, and on loopback the receiver's TCP work too) stays
+    bounded however fast frames come; a frame arriving after a quiet spell
+    is written in the same loop turn.
+
     Args:
         on_round: called after each round with the seconds from the first
             frame noted (:meth:`note_received`) to the end of the writes.
+        interval: the least seconds between two rounds (0: every loop turn).
     """
 
-    def __init__(self, on_round: Callable[[float], None] | None = None) -> None:
+    def __init__(
+        self, on_round: Callable[[float], None] | None = None, *, interval: float = 0.0
+    ) -> None:
         self._loop = asyncio.get_running_loop()
+        self._interval = interval
+        self._last = -interval
         self._sessions: dict[int, ClientSession] = {}
         self._backlog: set[ClientSession] = set()
         self._scheduled = False
@@ -112,14 +123,20 @@ class Flusher:
         self._sessions[session.id] = session
 
     def schedule(self) -> None:
-        """Some queue grew: write at the end of this loop turn (one round per turn)."""
+        """Some queue grew: write at the end of this loop turn, or ``interval`` after the last."""
         if not self._scheduled:
             self._scheduled = True
-            self._loop.call_soon(self.flush)
+            loop = self._loop
+            due = self._last + self._interval
+            if due <= loop.time():
+                loop.call_soon(self.flush)
+            else:
+                loop.call_at(due, self.flush)
 
     def flush(self) -> None:
         """Write every client with queued frames now (the loop callback)."""
         self._scheduled = False
+        self._last = self._loop.time()
         backlog = self._backlog
         for session in self._sessions.values():
             if session.queued and not session.write():

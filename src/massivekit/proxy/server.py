@@ -156,7 +156,7 @@ class ProxyServer:
 
     async def start(self) -> None:
         """Listen; :attr:`port` holds the bound port afterwards."""
-        self._flusher = Flusher(self.metrics.observe_round)
+        self._flusher = Flusher(self.metrics.observe_round, interval=self.config.flush_interval)
         app = web.Application(client_max_size=64 * 1024)
         for market in Market:
             app.router.add_get(f"/{market.value}", self._ws_handler)
