@@ -6,6 +6,7 @@ import functools
 import json
 import re
 from collections import Counter, defaultdict
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -269,6 +270,98 @@ def _schema_props(spec: dict[str, Any], path: dict[str, Any]) -> tuple[dict[str,
             if isinstance(content.get("example"), dict):
                 example = content["example"]
     return result, example
+
+
+# --- key order --------------------------------------------------------------------------
+
+# Futures are not in the pinned spec: their order is that of Massive's futures docs
+# (as models/futures.py and tests/data/frames/futures.json have it), ``q`` after ``t``.
+FUTURES_ORDER: dict[str, list[str]] = {
+    "T": ["ev", "sym", "p", "s", "t", "q"],
+    "Q": ["ev", "sym", "bp", "bs", "bt", "ap", "as", "at", "t", "q"],
+    "A": ["ev", "sym", "v", "dv", "o", "c", "h", "l", "n", "s", "e"],
+    "AM": ["ev", "sym", "v", "dv", "o", "c", "h", "l", "n", "s", "e"],
+}
+BOUNDARY_EVS = {Market.STOCKS: {"LULD", "NOI"}, Market.CRYPTO: {"XL2"}}
+
+
+def _spec_order(spec: dict[str, Any], path: dict[str, Any]) -> list[str]:
+    """The order of a channel's keys on the wire: its example's.
+
+    A key the example lacks (``trfi``, ``otc``...) goes where the schema lists it:
+    right after the key the schema lists before it.
+    """
+    props, example = _schema_props(spec, path)
+    order = list(example)
+    previous: str | None = None
+    for key in props:  # in the schema's order
+        if key not in order:
+            order.insert(0 if previous is None else order.index(previous) + 1, key)
+        previous = key
+    return order
+
+
+def test_spec_order_places_the_keys_the_example_lacks() -> None:
+    content = {
+        "schema": {"properties": {key: {} for key in ("ev", "x", "p", "q", "trfi", "trft")}},
+        "example": {"ev": "T", "p": 1.0, "x": 4, "q": 1},
+    }
+    path = {"get": {"responses": {"200": {"content": {"application/json": content}}}}}
+    assert _spec_order({}, path) == ["ev", "p", "x", "q", "trfi", "trft"]
+
+
+def _assert_wire_order(
+    family: Market, events: list[Any], order_of: Callable[[str], list[str] | None]
+) -> set[str]:
+    """Check the key order of every event; return the event kinds checked."""
+    orders: dict[str, list[str] | None] = {}
+    for topic, event in events:
+        ev = event["ev"]
+        if ev not in orders:
+            orders[ev] = order_of(ev)
+        order = orders[ev]
+        assert order is not None, f"{family.value}/{ev} has no documented order"
+        keys = list(event)  # json.loads keeps the order of the text
+        assert set(keys) <= set(order), (topic, sorted(set(keys) - set(order)))
+        assert keys == [key for key in order if key in event], (topic, keys, order)
+    return set(orders)
+
+
+@pytest.mark.spec
+@pytest.mark.parametrize(
+    "market", [m for m in STREAMED if m.family is not Market.FUTURES], ids=lambda m: m.value
+)
+def test_keys_come_in_the_spec_order(market: Market, websocket_spec: dict[str, Any]) -> None:
+    """Every event kind of every cluster lays its keys out as Massive sends them.
+
+    Futures are not in the spec: see test_futures_keys_come_in_the_docs_order.
+    """
+    family, events = recorded(market)
+
+    def order_of(ev: str) -> list[str] | None:
+        path = websocket_spec["paths"].get(f"/{family.value}/{ev}")
+        return None if path is None else _spec_order(websocket_spec, path)
+
+    checked = _assert_wire_order(family, events, order_of)
+    assert checked == TICK_EVS[family] | set(SECOND_MINUTE[family]) | BOUNDARY_EVS.get(
+        family, set()
+    )
+
+
+def test_futures_keys_come_in_the_docs_order() -> None:
+    for market in (Market.FUTURES, Market.FUTURES_CME):
+        family, events = recorded(market)
+        checked = _assert_wire_order(family, events, FUTURES_ORDER.get)
+        assert checked == set(FUTURES_ORDER)
+
+
+def test_optional_keys_take_their_place() -> None:
+    """The keys only some events carry: a TRF print's trfi/trft, a quote's indicators."""
+    _, events = recorded(Market.STOCKS)
+    trf = next(e for _, e in events if e["ev"] == "T" and "trfi" in e)
+    assert list(trf)[-3:] == ["q", "trfi", "trft"]
+    flagged = next(e for _, e in events if e["ev"] == "Q" and "i" in e)
+    assert list(flagged)[-5:] == ["c", "i", "t", "q", "z"]
 
 
 # --- coherence ------------------------------------------------------------------------

@@ -7,6 +7,11 @@ route it with one dict lookup and never decode it. The caller drives the clock:
 every call says what time it is (Unix ms), which makes tests reproducible and lets
 the server run the simulator from its own timer.
 
+Keys come in the order Massive sends them: that of the spec's example of each
+event (a key the example lacks, such as ``trfi``, where the event's schema lists
+it; futures, absent from the spec, as their documentation and
+:mod:`massivekit.models.futures` have it).
+
 Same seed and same calls, same bytes. What the stream looks like, per cluster:
 
 ========  ==================  ==============================================
@@ -49,10 +54,11 @@ from massivekit.sim.market_bars import (
 )
 from massivekit.sim.market_book import Book, build_schedule, price_value
 from massivekit.sim.market_ticks import (
-    ContractsFeed,
     CryptoFeed,
     ForexFeed,
+    FuturesFeed,
     IndicesFeed,
+    OptionsFeed,
     StocksFeed,
     TickFeed,
 )
@@ -60,7 +66,6 @@ from massivekit.sim.universe import Universe
 
 __all__ = ["MarketSimulator", "SimBatch", "SimEvent"]
 
-_FORMAT_INT = b"%d".__mod__
 _GAPS = 4099  # prime, like the row table, so no two cycles line up
 _NOI_PER_SECOND = 0.25  # imbalance messages are rare outside the auctions
 _XL2_PAIRS = 5  # the hottest pairs get a book snapshot each second they trade
@@ -123,8 +128,10 @@ class SimBatch(NamedTuple):
 def _make_feed(book: Book, family: Market, rng: random.Random) -> TickFeed:
     if family is Market.STOCKS:
         return StocksFeed(book, rng)
-    if family is Market.OPTIONS or family is Market.FUTURES:
-        return ContractsFeed(book, rng, futures=family is Market.FUTURES)
+    if family is Market.OPTIONS:
+        return OptionsFeed(book, rng)
+    if family is Market.FUTURES:
+        return FuturesFeed(book, rng)
     if family is Market.CRYPTO:
         return CryptoFeed(book, rng)
     if family is Market.FOREX:
@@ -191,6 +198,8 @@ class MarketSimulator:
         }
         self._pending_topics: list[str] = []
         self._pending_data: list[bytes] = []
+        self._stamped: tuple[int, list[bytes], bytes] | None = None
+        """The time of the last batch, its fragments and its sequence format."""
 
     # --- the stream --------------------------------------------------------------------
 
@@ -245,12 +254,15 @@ class MarketSimulator:
 
     def _fill(self, count: int, topics: list[str], data: list[bytes]) -> None:
         """Append exactly ``count`` events (fewer only if nothing at all can trade)."""
-        feed = self._feed
-        tfr = feed.time_frags(self._t)
+        feed, t = self._feed, self._t
+        stamped = self._stamped
+        if stamped is None or stamped[0] != t:  # the fragments of this time, made once
+            stamped = self._stamped = (t, feed.time_frags(t), feed.sequence_format(t))
+        _, tfr, seq_format = stamped
         empty_rounds = 0
         while count > 0 and empty_rounds < _MAX_EMPTY_ROUNDS:
             before = len(data)
-            qbs: Iterable[bytes] = self._sequence(count) if feed.uses_sequence else ()
+            qbs: Iterable[bytes] = self._sequence(count, seq_format) if feed.uses_sequence else ()
             feed.run(islice(self._picks, count), qbs, tfr, topics.append, data.append)
             made = len(data) - before
             # A halted instrument's trade is dropped: draw again. A small refill
@@ -259,11 +271,11 @@ class MarketSimulator:
             empty_rounds = empty_rounds + 1 if made == 0 else 0
             count -= made
 
-    def _sequence(self, count: int) -> Iterable[bytes]:
-        """The next ``count`` sequence numbers as wire text, made at C speed."""
+    def _sequence(self, count: int, template: bytes) -> Iterable[bytes]:
+        """The next ``count`` sequence numbers as wire text (``template % q``), made at C speed."""
         qs = list(accumulate(islice(self._gaps, count), initial=self._q))
         self._q = qs[-1]
-        return map(_FORMAT_INT, islice(qs, 1, None))
+        return map(template.__mod__, islice(qs, 1, None))
 
     def _next_q(self) -> int:
         self._q += next(self._gaps)

@@ -11,6 +11,9 @@ one addition, where a log cost more than the trade's encoding.
 A bar is a list ``[open, high, low, close, volume, price-volume, count]`` with the
 prices as price keys; price-volume sums key*size, which :func:`_vwap` unpicks. The
 volume-weighted price is estimated as the bar's typical price, ``(h + l + c) / 3``.
+
+Keys are in Massive's wire order (the spec's examples; futures bars as their
+documentation has them: ``v``, ``dv``, OHLC, ``n``).
 """
 
 from __future__ import annotations
@@ -162,7 +165,7 @@ class Aggregator:
     def _body_futures(self, k: int, bar: Bar) -> bytes:
         vw = _vwap(bar[5], bar[4], self.book.decimals[k])
         dollars = float_text(vw * bar[4], 2)
-        return b'"v":%d,"dv":%s,"n":%d,%s' % (bar[4], dollars, bar[6], self._ohlc(bar))
+        return b'"v":%d,"dv":%s,%s,"n":%d' % (bar[4], dollars, self._ohlc(bar), bar[6])
 
     def _body_forex(self, k: int, bar: Bar) -> bytes:
         return b'%s,"v":%d' % (self._ohlc(bar), bar[6])
