@@ -92,12 +92,13 @@ class CryptoTrade(_PairEvent, tag="XT", frozen=True, kw_only=True):
         received_timestamp: when Massive received it, Unix ms (``r``).
     """
 
+    # Declared in wire order (the spec's example): msgspec decodes fastest so.
     price: float = field(default=0.0, name="p")
+    timestamp: int = field(default=0, name="t")
     size: float = field(default=0.0, name="s")
     conditions: tuple[int, ...] = field(default=(), name="c")
     trade_id: int | str | None = field(default=None, name="i")
     exchange: int = field(default=0, name="x")
-    timestamp: int = field(default=0, name="t")
     received_timestamp: int | None = field(default=None, name="r")
 
 
@@ -119,8 +120,8 @@ class CryptoQuote(_PairEvent, tag="XQ", frozen=True, kw_only=True):
     bid_size: float = field(default=0.0, name="bs")
     ask_price: float = field(default=0.0, name="ap")
     ask_size: float = field(default=0.0, name="as")
-    exchange: int = field(default=0, name="x")
     timestamp: int = field(default=0, name="t")
+    exchange: int = field(default=0, name="x")
     received_timestamp: int | None = field(default=None, name="r")
 
 
@@ -136,8 +137,8 @@ class CryptoLevel2Book(_PairEvent, tag="XL2", frozen=True, kw_only=True):
         received_timestamp: when Massive received it, Unix ms (``r``).
     """
 
-    bids: tuple[tuple[float, float], ...] = field(default=(), name="b")
-    asks: tuple[tuple[float, float], ...] = field(default=(), name="a")
-    exchange: int = field(default=0, name="x")
     timestamp: int = field(default=0, name="t")
     received_timestamp: int | None = field(default=None, name="r")
+    exchange: int = field(default=0, name="x")
+    bids: tuple[tuple[float, float], ...] = field(default=(), name="b")
+    asks: tuple[tuple[float, float], ...] = field(default=(), name="a")
