@@ -190,3 +190,54 @@ async def test_without_coalescing_each_list_is_an_item() -> None:
     async with asyncio.timeout(WITHIN):
         assert await anext(consumer) == [1]
         assert await anext(consumer) == [2]
+
+
+@pytest.mark.parametrize("overflow", list(Overflow))
+@pytest.mark.parametrize("held", [0, 2, 4])
+@pytest.mark.parametrize("count", [1, 3, 6])
+async def test_publish_many_is_publish_one_by_one(
+    overflow: Overflow, held: int, count: int
+) -> None:
+    def outcome(many: bool) -> tuple[list[int], int, bool]:
+        dispatcher: Dispatcher[int] = Dispatcher(maxsize=4, overflow=overflow)
+        consumer = dispatcher.consumer()
+        for i in range(held):
+            dispatcher.publish(i)
+        items = list(range(100, 100 + count))
+        if many:
+            dispatcher.publish_many(items)
+        else:
+            for item in items:
+                dispatcher.publish(item)
+        got: list[int] = []
+        failed = False
+        try:
+            while (item := consumer.get_nowait()) is not None:
+                got.append(item)
+        except BufferOverflow:
+            failed = True
+        return got, consumer.drops, failed
+
+    assert outcome(many=True) == outcome(many=False)
+
+
+async def test_publish_many_wakes_a_waiting_consumer_once() -> None:
+    dispatcher: Dispatcher[int] = Dispatcher()
+    consumer = dispatcher.consumer()
+    async with asyncio.timeout(WITHIN):
+        waiting = asyncio.create_task(consumer.get_batch())
+        await asyncio.sleep(0)  # let it reach its wait
+        dispatcher.publish_many([1, 2, 3])
+        assert await waiting == [1, 2, 3]
+        dispatcher.close()
+        dispatcher.publish_many([4])  # after close: discarded
+        assert await consumer.get_batch() == []
+
+
+async def test_publish_many_reaches_every_consumer() -> None:
+    dispatcher: Dispatcher[int] = Dispatcher()
+    first, second = dispatcher.consumer(), dispatcher.consumer()
+    dispatcher.publish_many([1, 2])
+    async with asyncio.timeout(WITHIN):
+        assert await first.get_batch() == [1, 2]
+        assert await second.get_batch() == [1, 2]

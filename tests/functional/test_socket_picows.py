@@ -361,3 +361,44 @@ async def test_divert_sends_messages_elsewhere_and_pongs_still_arrive(mock: Mock
     await recorder.until(lambda: recorder.pongs >= 1)
     await connection.close()
     assert recorder.closes == [(1000, "", None)], "the close still reaches the listener"
+
+
+async def test_divert_with_convert_gathers_and_refused_messages_keep_their_order(
+    mock: MockServer,
+) -> None:
+    recorder = Recorder()
+    connection = await login(mock, recorder)
+    into: list[bytes] = []
+    seen: list[bytes] = []
+    changed = asyncio.Event()
+
+    def convert(data: bytes | str) -> bytes:
+        assert isinstance(data, bytes)
+        if b"keep" not in data:
+            raise ValueError("not mine")
+        return data
+
+    def flush() -> None:  # after each read: hand on what was gathered
+        seen.extend(into)
+        into.clear()
+        changed.set()
+
+    def deliver(data: bytes | str, binary: bool) -> None:  # what convert refused
+        assert isinstance(data, bytes)
+        seen.append(data)
+        changed.set()
+
+    connection.divert(deliver, flush, convert=convert, into=into)
+    frames = [b'["keep",1]', b'["keep",2]', b'["other"]', b'["keep",3]']
+    for frame in frames:
+        mock.inject("stocks", frame)
+    async with asyncio.timeout(T):
+        while len(seen) < len(frames):
+            changed.clear()
+            await changed.wait()
+    assert seen == frames, "converted and refused messages in their order"
+    assert connection.bytes_received > sum(len(f) for f in frames)
+    connection.divert(recorder.on_message)  # back to the listener, no conversion
+    mock.inject("stocks", b'["keep",4]')
+    await recorder.until(lambda: b'["keep",4]' in recorder.texts())
+    await connection.close()

@@ -228,3 +228,39 @@ async def test_divert_sends_messages_elsewhere_and_pongs_still_arrive(
     await recorder.until(lambda: recorder.pongs >= 1, t)
     await conn.close()
     assert recorder.closed[0] == 1000, "the close still reaches the listener"
+
+
+async def test_divert_with_convert_gathers_and_refused_messages_keep_their_order(
+    mock: MockServer, t: float
+) -> None:
+    recorder = Recorder()
+    conn = await open_mock(mock, recorder, t)
+    into: list[bytes | str] = []
+    seen: list[bytes | str] = []
+    changed = asyncio.Event()
+
+    def convert(data: bytes | str) -> bytes | str:
+        if "keep" not in str(data):
+            raise ValueError("not mine")
+        return data
+
+    def flush() -> None:
+        seen.extend(into)
+        into.clear()
+        changed.set()
+
+    def deliver(data: bytes | str, binary: bool) -> None:
+        seen.append(data)
+        changed.set()
+
+    conn.divert(deliver, flush, convert=convert, into=into)
+    frames = [b'["keep",1]', b'["other"]', b'["keep",2]']
+    for frame in frames:
+        mock.inject("stocks", frame)
+    async with asyncio.timeout(t):
+        while len(seen) < len(frames):
+            changed.clear()
+            await changed.wait()
+    assert [s if isinstance(s, bytes) else s.encode() for s in seen] == frames
+    assert conn.bytes_received >= sum(len(f) for f in frames)
+    await conn.close()

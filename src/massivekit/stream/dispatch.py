@@ -246,6 +246,35 @@ class Consumer(Generic[T]):
             if not waiter.done():
                 waiter.set_result(None)
 
+    def _put_many(self, items: list[T]) -> None:
+        """Buffer ``items`` in order under this consumer's policy, as if put one by one."""
+        buf = self._buf
+        room = self._maxsize - len(buf)
+        if len(items) <= room:
+            buf.extend(items)
+        elif self._overflow is Overflow.DROP_OLDEST:
+            buf.extend(items)
+            excess = len(buf) - self._maxsize
+            for _ in range(excess):
+                buf.popleft()
+            self._dropped(excess)
+        elif self._overflow is Overflow.DROP_NEWEST:
+            buf.extend(items[: max(room, 0)])
+            self._dropped(len(items) - max(room, 0))
+        else:
+            self._overflowed(items[0])  # ERROR_AND_CLOSE: the first that does not fit
+            return
+        waiter = self._waiter
+        if waiter is not None:
+            self._waiter = None
+            if not waiter.done():
+                waiter.set_result(None)
+
+    def _dropped(self, count: int) -> None:
+        self.drops += count
+        if self.drops - self._reported_drops >= DROP_REPORT_EVERY:
+            self.report()
+
     def _overflowed(self, item: T) -> bool:
         """Apply the policy to a full buffer; True if a waiter should be woken."""
         self.drops += 1
@@ -329,7 +358,9 @@ class Dispatcher(Generic[T]):
         # The hot path iterates a tuple of bound methods: no attribute lookups
         # and no list mutation hazards while a put detaches its consumer.
         self._puts: tuple[Callable[[T], None], ...] = ()
+        self._put_manys: tuple[Callable[[list[T]], None], ...] = ()
         self.publish = self._publish_none
+        self.publish_many = self._publish_many_none
         self._closed = False
         self._error: BaseException | None = None
         self._detached_drops = 0
@@ -364,6 +395,14 @@ class Dispatcher(Generic[T]):
     added or removed keeps reaching the old set.
     """
 
+    publish_many: Callable[[list[T]], None]
+    """:attr:`publish` for several items at once, in order (one call per consumer).
+
+    The same policies, applied as if each item were published alone. The list
+    is copied into the buffers: the caller may reuse it. Look it up at each
+    call, as :attr:`publish`.
+    """
+
     def _publish_all(self, item: T) -> None:
         for put in self._puts:
             put(item)
@@ -371,15 +410,26 @@ class Dispatcher(Generic[T]):
     def _publish_none(self, item: T) -> None:
         pass
 
+    def _publish_many_all(self, items: list[T]) -> None:
+        for put_many in self._put_manys:
+            put_many(items)
+
+    def _publish_many_none(self, items: list[T]) -> None:
+        pass
+
     def _rebind(self) -> None:
         """Point :attr:`publish` at the cheapest correct way to reach the consumers."""
         self._puts = tuple(c._put for c in self._consumers)
+        self._put_manys = tuple(c._put_many for c in self._consumers)
         if self._closed or not self._puts:
             self.publish = self._publish_none
+            self.publish_many = self._publish_many_none
         elif len(self._puts) == 1:
             self.publish = self._puts[0]
+            self.publish_many = self._put_manys[0]
         else:
             self.publish = self._publish_all
+            self.publish_many = self._publish_many_all
 
     def consumer(
         self, *, maxsize: int | None = None, overflow: Overflow | None = None, name: str = ""

@@ -141,6 +141,7 @@ class Connection:
         self._waiting: dict[Confirmation, asyncio.Future[None]] = {}
         self._backoff = Backoff(self.config.backoff)
         self._live: Live | None = None
+        self._bytes_before = 0  # bytes read by the sessions that ended
         self._wake = asyncio.Event()
         self._runner: asyncio.Task[None] | None = None
         self._ready = asyncio.Event()
@@ -194,6 +195,18 @@ class Connection:
             return
         self._raise_if_closed()
         raise RequestTimeout(f"{self.name}: not ready within {limit:g}s")
+
+    def refresh_direct(self) -> None:
+        """Have the direct sink bound again for the READY session (see ``DirectSink``)."""
+        if self._live is not None:
+            self._live.rebind_direct()
+
+    @property
+    def bytes_received(self) -> int:
+        """Bytes read over every session (see ``SocketConnection.bytes_received``)."""
+        live = self._live
+        current = live.conn.bytes_received if live is not None and live.conn is not None else 0
+        return self._bytes_before + current
 
     def reconnect(self, reason: str = "reconnect requested") -> None:
         """End the current session and open a new one at once, keeping every subscription.
@@ -423,6 +436,7 @@ class Connection:
             await self._serve(live)
         finally:
             self._live = None
+            self._bytes_before += live.conn.bytes_received
             await live.shutdown(writer, cfg.close_timeout)
             self._session_lost(live)
         return live

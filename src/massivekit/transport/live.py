@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 from collections import deque
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 from massivekit.errors import Disconnected, MassiveError, RequestTimeout
 from massivekit.transport.handler import ProtocolSession, Reconnect
@@ -23,36 +23,54 @@ from massivekit.transport.socket import SocketConnection
 if TYPE_CHECKING:
     from massivekit.transport.connection import ConnectionConfig, Heartbeat
 
-__all__ = ["DirectSink", "Live", "MessageSink"]
+__all__ = ["Direct", "DirectSink", "Live", "MessageSink"]
 
 MessageSink = Callable[[bytes | str, bool], None]
 """Takes one message from the socket reader: ``(data, binary)``."""
+
+
+class Direct(NamedTuple):
+    """How a :class:`DirectSink` takes one session's messages off the socket.
+
+    Attributes:
+        convert: turns a message into what the sink keeps (e.g. decodes it);
+            raises :class:`ValueError` for a message it does not take, which
+            then goes the general way.
+        into: the list the socket reader appends ``convert(data)`` to.
+        flush: called after each run of messages the reader delivered
+            together; it hands ``into`` on and empties it.
+        taken: how many messages were kept so far (the silence watchdog and
+            the backoff reset count them too).
+    """
+
+    convert: Callable[[bytes | str], Any]
+    into: list[Any]
+    flush: Callable[[], None]
+    taken: Callable[[], int]
 
 
 class DirectSink(Protocol):
     """An update sink that can also take a READY session's messages straight off the socket.
 
     Optional, for the hottest consumers (the stream client): instead of
-    socket reader → session's plain-update check → sink, the socket adapter
-    calls one function that recognises the updates itself and hands
-    everything else (statuses, acks, frames it cannot read) back to the
-    general path, so the protocol still sees them.
+    socket reader → session's plain-update check → sink, the socket reader
+    converts each message with the sink's function and appends the result
+    to the sink's list, and tells the sink once per read. Everything the
+    function refuses (statuses, acks, frames it cannot read) goes the
+    general way, so the protocol still sees it.
     """
 
-    def bind(
-        self, fallback: MessageSink, failed: Callable[[Exception], None]
-    ) -> tuple[MessageSink, Callable[[], int]]:
-        """The function for one session's socket, and a count of the messages it took.
+    def bind(self, fallback: MessageSink, failed: Callable[[Exception], None]) -> Direct | None:
+        """The direct path for one session, or ``None`` for the general path now.
+
+        Called when the session is READY, and again whenever the owner asks
+        (``Connection.refresh_direct``), e.g. because what it needs changed.
 
         Args:
-            fallback: the general path; give it every message not taken.
-            failed: report an exception of the sink's own (the function must
-                not raise: that would end the session); the stream goes on.
-
-        Returns:
-            ``(deliver, taken)``: the socket adapter calls ``deliver`` with each
-            message; ``taken()`` tells how many of them it kept for itself
-            (the silence watchdog and the backoff reset count them too).
+            fallback: the general path (for the sink's own use; the socket
+                reader already gives it what ``convert`` refuses).
+            failed: report an exception of the sink's own (its functions
+                must not raise: that would end the session); the stream goes on.
         """
         ...
 
@@ -101,6 +119,8 @@ class Live:
         self._deliver = deliver
         self._direct = direct
         self._taken: Callable[[], int] = _none_taken
+        self._taken_before = 0  # messages taken by earlier bindings of this session
+        self._fast = False
         self._plain: Callable[[bytes | str, bool], bool] = _never
         self.conn: SocketConnection | None = None
         self.ready: asyncio.Future[None] = loop.create_future()
@@ -126,14 +146,28 @@ class Live:
         function from now on, and this object sees only what it gives back.
         """
         self._plain = self.session.is_plain_update
-        if self._direct is not None and self.conn is not None:
-            deliver, self._taken = self._direct.bind(self.on_message, self._owner.sink_failed)
-            self.conn.divert(deliver)
+        self._fast = True
+        self.rebind_direct()
+
+    def rebind_direct(self) -> None:
+        """Ask the direct sink again how it takes this session's messages (once READY)."""
+        if self._direct is None or self.conn is None or not self._fast:
+            return
+        direct = self._direct.bind(self.on_message, self._owner.sink_failed)
+        self._taken_before += self._taken()
+        if direct is None:
+            self._taken = _none_taken
+            self.conn.divert(self.on_message)
+        else:
+            self._taken = direct.taken
+            self.conn.divert(
+                self.on_message, direct.flush, convert=direct.convert, into=direct.into
+            )
 
     @property
     def messages(self) -> int:
         """Messages received since READY or before (taken by a direct sink or not)."""
-        return self._messages + self._taken()
+        return self._messages + self._taken_before + self._taken()
 
     # -- SocketListener -------------------------------------------------------------------
 

@@ -158,14 +158,15 @@ class PicowsConnection(picows.WSListener):
         self._notified = False
         self._writable: asyncio.Future[None] | None = None
         self._deliver: Callable[[bytes | str, bool], None] = listener.on_message
+        self._pacer: _ReadPacer | None = None
+        self._general = self.on_ws_frame  # the method, bound before any divert
 
     # -- picows callbacks ---------------------------------------------------------
 
     def on_ws_connected(self, transport: WSTransport) -> None:
         """picows: the upgrade succeeded."""
         self._transport = transport
-        if self._read_chunk > 0:
-            _ReadPacer.install(transport.underlying_transport, self._read_chunk)
+        self._pacer = _ReadPacer.install(transport.underlying_transport, self._read_chunk)
 
     def on_ws_frame(self, transport: WSTransport, frame: WSFrame) -> None:
         """picows: one frame; the hot path is an unfragmented TEXT frame."""
@@ -184,9 +185,12 @@ class PicowsConnection(picows.WSListener):
         except Exception as exc:
             # picows answers with CLOSE 1011 and disconnects; the listener
             # learns why from on_closed.
-            if self._error is None:
-                self._error = exc
+            self._note_error(exc)
             raise
+
+    def _note_error(self, exc: BaseException) -> None:
+        if self._error is None:
+            self._error = exc
 
     def on_ws_disconnected(self, transport: WSTransport) -> None:
         """picows: the TCP connection is gone; tell the listener (once)."""
@@ -234,9 +238,59 @@ class PicowsConnection(picows.WSListener):
         if transport is not None and not transport.is_disconnected:
             transport.send_ping()
 
-    def divert(self, deliver: Callable[[bytes | str, bool], None]) -> None:
-        """See :meth:`massivekit.transport.socket.SocketConnection.divert`."""
+    def divert(
+        self,
+        deliver: Callable[[bytes | str, bool], None],
+        flush: Callable[[], None] | None = None,
+        *,
+        convert: Callable[[bytes | str], Any] | None = None,
+        into: list[Any] | None = None,
+    ) -> None:
+        """See :meth:`massivekit.transport.socket.SocketConnection.divert`.
+
+        With ``convert``, picows calls a closure made here instead of
+        :meth:`on_ws_frame` (it looks the method up on the instance per
+        frame): a TEXT frame then costs one Python call, as in the barest
+        picows listener.
+        """
         self._deliver = deliver
+        done = flush or _nothing
+        if self._pacer is not None:
+            self._pacer.after_read = flush
+        self.__dict__.pop("on_ws_frame", None)  # back to the general method
+        if convert is None or into is None:
+            return
+        append = into.append
+        general = self._general
+        text = _TEXT
+
+        def on_ws_frame(transport: WSTransport, frame: WSFrame) -> None:
+            if frame.msg_type is text and frame.fin:
+                data = frame.get_payload_as_bytes()
+                try:
+                    append(convert(data))
+                    return
+                except ValueError:
+                    pass
+                except Exception as exc:
+                    self._note_error(exc)
+                    raise
+                try:
+                    done()
+                    deliver(data, False)
+                except Exception as exc:
+                    self._note_error(exc)
+                    raise
+            else:
+                done()
+                general(transport, frame)
+
+        self.on_ws_frame = on_ws_frame  # type: ignore[method-assign]
+
+    @property
+    def bytes_received(self) -> int:
+        """See :attr:`massivekit.transport.socket.SocketConnection.bytes_received`."""
+        return 0 if self._pacer is None else self._pacer.received
 
     def abort(self) -> None:
         """See :meth:`massivekit.transport.socket.SocketConnection.abort`."""
@@ -334,12 +388,20 @@ class _ReadPacer(asyncio.BufferedProtocol):
     waiting, cache-cold. Capping each read and yielding the loop after it
     (pause, then resume on the next turn) keeps the reader and its consumers
     in step. The reader still never waits on a consumer: only on one turn.
+
+    It also tells the connection's owner when the frames of a read have all
+    been delivered (``after_read``, see ``SocketConnection.divert``).
     """
 
     def __init__(self, inner: Any, transport: asyncio.Transport, chunk: int) -> None:
         self._inner = inner
         self._transport = transport
-        self._chunk = chunk
+        self._pace = chunk > 0  # 0: no cap and no pause (it still counts and tells)
+        self._chunk = chunk if chunk > 0 else 1 << 62
+        self.after_read: Callable[[], None] | None = None
+        """Called once picows has delivered the frames of each read."""
+        self.received = 0
+        """Bytes read."""
         self._paused = False
         self._offered = 0
         self._loop = asyncio.get_running_loop()
@@ -347,11 +409,24 @@ class _ReadPacer(asyncio.BufferedProtocol):
         self._buffer_updated = inner.buffer_updated
 
     @classmethod
-    def install(cls, transport: asyncio.Transport, chunk: int) -> None:
-        """Put a pacer between ``transport`` and its (picows) protocol."""
-        inner = transport.get_protocol()
-        if hasattr(inner, "get_buffer") and not isinstance(inner, cls):
-            transport.set_protocol(cls(inner, transport, chunk))
+    def install(cls, transport: asyncio.Transport, chunk: int) -> _ReadPacer | None:
+        """Put a pacer between ``transport`` and its (picows) protocol.
+
+        Args:
+            transport: the socket's transport.
+            chunk: most bytes per read (0: no cap).
+
+        Returns:
+            The pacer, or ``None`` if the protocol is not a buffered one.
+        """
+        protocol = transport.get_protocol()
+        if isinstance(protocol, cls):
+            return protocol
+        if not hasattr(protocol, "get_buffer"):
+            return None
+        pacer = cls(protocol, transport, chunk)
+        transport.set_protocol(pacer)
+        return pacer
 
     def get_buffer(self, sizehint: int) -> memoryview:
         """picows' free read buffer, at most ``chunk`` bytes of it."""
@@ -363,9 +438,17 @@ class _ReadPacer(asyncio.BufferedProtocol):
 
     def buffer_updated(self, nbytes: int) -> None:
         """Let picows parse the read; after a full one, skip reading until the next turn."""
+        self.received += nbytes
         self._buffer_updated(nbytes)
+        if self.after_read is not None:
+            self.after_read()
         # A read short of the buffer drained the socket: the loop turns anyway.
-        if nbytes >= self._offered and not self._paused and not self._transport.is_closing():
+        if (
+            self._pace
+            and nbytes >= self._offered
+            and not self._paused
+            and not self._transport.is_closing()
+        ):
             self._paused = True
             self._transport.pause_reading()
             self._loop.call_soon(self._resume)
@@ -390,6 +473,10 @@ class _ReadPacer(asyncio.BufferedProtocol):
     def resume_writing(self) -> None:
         """Delegated to picows."""
         self._inner.resume_writing()
+
+
+def _nothing() -> None:
+    pass
 
 
 def _close_code(code: int) -> WSCloseCode:
