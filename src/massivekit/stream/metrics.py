@@ -202,13 +202,13 @@ class PrometheusHook:
 class StreamStats:
     """Live counters of one stream client, cheap enough to update per frame.
 
-    The client increments these plain fields on its hot path; :meth:`flush`
+    The client fills these fields when they are read (``client.stats``); :meth:`flush`
     pushes what changed since the last flush to a :class:`MetricsHook`.
 
     Attributes:
         frames: data frames received.
         events: events received.
-        bytes: bytes of data frames received.
+        bytes: bytes read from the socket (picows: frame headers and statuses included).
         drops: batches lost to overflow policies (mirrors the dispatcher's count).
         reconnects: sessions re-established after a loss.
         unknown_events: events of a kind the models do not know.
