@@ -138,7 +138,7 @@ class Flusher:
         self._scheduled = False
         self._last = self._loop.time()
         backlog = self._backlog
-        for session in self._sessions.values():
+        for session in tuple(self._sessions.values()):  # a write may end a session
             if session.queued and not session.write():
                 session.enforce_limit()
                 backlog.add(session)
