@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import itertools
 import time
 from collections import deque
@@ -83,9 +84,9 @@ class _Transport(Protocol):
 class Flusher:
     """Writes every client that has frames, once per event-loop turn.
 
-    Routers append to the clients' queues (C-level appends) and call
-    :meth:`schedule` once per routed frame; the round then visits every
-    registered client and writes those with something queued.
+    Routers append to the clients' queues and mark them dirty (C-level
+    calls both) and call :meth:`schedule` once per routed frame; the round
+    then writes the clients marked since the last one.
 
     Under load, rounds are at least ``interval`` apart: what is routed
     meanwhile waits and goes out in the next round, so the number of writes
@@ -105,7 +106,8 @@ class Flusher:
         self._loop = asyncio.get_running_loop()
         self._interval = interval
         self._last = -interval
-        self._sessions: dict[int, ClientSession] = {}
+        self.dirty: set[ClientSession] = set()
+        """Sessions with something queued since the last round (``mark`` adds)."""
         self._backlog: set[ClientSession] = set()
         self._scheduled = False
         self._retry: asyncio.TimerHandle | None = None
@@ -117,10 +119,6 @@ class Flusher:
         """An upstream frame arrived: the latency of this round counts from the first."""
         if self._first is None:
             self._first = time.perf_counter()
-
-    def add(self, session: ClientSession) -> None:
-        """Write ``session`` in the rounds from now on."""
-        self._sessions[session.id] = session
 
     def schedule(self) -> None:
         """Some queue grew: write at the end of this loop turn, or ``interval`` after the last."""
@@ -138,7 +136,9 @@ class Flusher:
         self._scheduled = False
         self._last = self._loop.time()
         backlog = self._backlog
-        for session in tuple(self._sessions.values()):  # a write may end a session
+        dirty = list(self.dirty)  # a write may end a session: iterate a snapshot
+        self.dirty.clear()
+        for session in dirty:
             if session.queued and not session.write():
                 session.enforce_limit()
                 backlog.add(session)
@@ -159,7 +159,7 @@ class Flusher:
 
     def forget(self, session: ClientSession) -> None:
         """Stop writing ``session`` (it is gone)."""
-        self._sessions.pop(session.id, None)
+        self.dirty.discard(session)
         self._backlog.discard(session)
 
     def close(self) -> None:
@@ -213,12 +213,13 @@ class ClientSession:
         self._pending: deque[Outgoing] = deque()
         self.enqueue: Deliver = self._pending.append
         """Queue one frame for this client (the router's ``deliver``: a C-level append)."""
+        self.mark: Callable[[], object] = functools.partial(flusher.dirty.add, self)
+        """Tell the flusher this client has frames (the router's ``mark``: C-level too)."""
         self.connected_at = time.time()
         self.frames_sent = self.events_sent = self.bytes_sent = 0
         self.dropped_frames = self.dropped_events = 0
         self.close_reason = ""
         self._close: asyncio.Future[tuple[int, str]] = asyncio.get_running_loop().create_future()
-        flusher.add(self)
 
     def __repr__(self) -> str:
         return f"ClientSession(#{self.id}, {self.market.value}, {self.principal or '-'})"
@@ -248,6 +249,7 @@ class ClientSession:
     def push(self, payload: bytes, events: int) -> None:
         """Queue one whole frame of ``events`` events (negative: a control frame)."""
         self._pending.append((payload, events, False))
+        self.mark()
         self._flusher.schedule()
 
     def push_control(self, frame: bytes) -> None:

@@ -50,6 +50,10 @@ Deliver = Callable[[Outgoing], None]
 """Where a client's frames go (normally the ``append`` of its send queue); it must not block."""
 
 
+def _nothing() -> None:
+    pass
+
+
 def render(item: Outgoing) -> bytes:
     """The frame an :data:`Outgoing` stands for (tests, slow paths)."""
     payload, _, wrap = item
@@ -63,11 +67,12 @@ _EV_OF: Final = operator.attrgetter("ev")
 class _Route:
     """One client's place in the index."""
 
-    __slots__ = ("append", "deliver", "key", "pending", "specific", "wildcards")
+    __slots__ = ("append", "deliver", "key", "mark", "pending", "specific", "wildcards")
 
-    def __init__(self, key: Hashable, deliver: Deliver) -> None:
+    def __init__(self, key: Hashable, deliver: Deliver, mark: Callable[[], object]) -> None:
         self.key = key
         self.deliver = deliver
+        self.mark = mark
         self.pending: list[msgspec.Raw] = []
         self.append: _Append = self.pending.append
         self.specific: set[str] = set()  # "T.AAPL", whether covered by a wildcard or not
@@ -128,15 +133,24 @@ class Router:
             return frozenset()
         return frozenset(route.specific | {w + "." + WILDCARD for w in route.wildcards})
 
-    def add_client(self, key: Hashable, deliver: Deliver) -> None:
+    def add_client(
+        self, key: Hashable, deliver: Deliver, mark: Callable[[], object] | None = None
+    ) -> None:
         """Know a client (holding nothing yet).
+
+        Args:
+            key: the client's identity.
+            deliver: takes the client's frames (normally its queue's ``append``).
+            mark: called after each frame handed to it (normally a C-level
+                ``functools.partial(dirty.add, client)``: the writer then
+                visits only the clients that got something).
 
         Raises:
             ValueError: ``key`` is already known.
         """
         if key in self._routes:
             raise ValueError(f"client {key!r} is already routed")
-        self._routes[key] = _Route(key, deliver)
+        self._routes[key] = _Route(key, deliver, mark or _nothing)
 
     def remove_client(self, key: Hashable) -> None:
         """Forget a client and everything it held (unknown keys are ignored)."""
@@ -264,6 +278,7 @@ class Router:
                 whole += 1
             else:
                 route.deliver((join(pending), size, True))
+            route.mark()
             pending.clear()
             delivered += 1
         if delivered:
@@ -277,6 +292,7 @@ class Router:
         """Hand ``frame`` as is to every client (status notices); returns how many."""
         for route in list(self._routes.values()):
             route.deliver((frame, count, False))
+            route.mark()
         if self._routes and self._on_output is not None:
             self._on_output()
         return len(self._routes)
