@@ -37,6 +37,7 @@ from massivekit.protocol.server import (
 )
 from massivekit.protocol.status import CLOSE_POLICY_VIOLATION, Status
 from massivekit.sim.market import MarketSimulator, SimBatch
+from massivekit.wsframe import ws_text_header
 
 log = get_logger("massivekit.mock.ws")
 
@@ -323,15 +324,6 @@ class FloodChunk:
     data: bytes
     frames: int
     events: int
-
-
-def ws_text_header(size: int) -> bytes:
-    """The header of an unmasked, final TEXT frame of ``size`` payload bytes (RFC 6455 5.2)."""
-    if size < 126:
-        return bytes((0x81, size))
-    if size < 1 << 16:
-        return bytes((0x81, 126)) + size.to_bytes(2, "big")
-    return bytes((0x81, 127)) + size.to_bytes(8, "big")
 
 
 class FloodFrames:

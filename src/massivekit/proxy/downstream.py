@@ -27,6 +27,7 @@ import asyncio
 import contextlib
 import functools
 import itertools
+import operator
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable
@@ -46,12 +47,13 @@ from massivekit.protocol.server import (
 from massivekit.protocol.status import Status
 from massivekit.proxy.config import SlowClientPolicy
 from massivekit.proxy.router import Deliver, Outgoing
+from massivekit.wsframe import text_frame, ws_text_header
 
-__all__ = ["ClientSession", "Flusher", "ws_text_header"]
+__all__ = ["CONTROL", "ClientSession", "Flusher", "ws_text_header"]
 
 _log = get_logger("massivekit.proxy.downstream")
 
-CONTROL: Final = -1
+CONTROL: Final = 0
 """The event count of a control frame (ack, status): never dropped."""
 CLOSE_GOING_AWAY: Final = 1001
 RETRY_BACKLOG: Final = 0.005
@@ -59,18 +61,8 @@ RETRY_BACKLOG: Final = 0.005
 _ids = itertools.count(1)
 
 
-def ws_text_header(size: int) -> bytes:
-    """The header of an unmasked, final TEXT frame of ``size`` payload bytes (RFC 6455 5.2)."""
-    if size < 126:
-        return bytes((0x81, size))
-    if size < 65536:
-        return bytes((0x81, 126, size >> 8, size & 0xFF))
-    return b"\x81\x7f" + size.to_bytes(8, "big")
-
-
-_TABLE: Final = 16384
-_HEADERS: Final = tuple(ws_text_header(size) for size in range(_TABLE))
-"""Headers of frames up to 16 KiB, built once: a tuple index per frame instead of a call."""
+_WIRE = operator.itemgetter(0)
+_EVENTS = operator.itemgetter(1)
 
 
 class _Transport(Protocol):
@@ -231,8 +223,8 @@ class ClientSession:
 
     @property
     def pending_bytes(self) -> int:
-        """Bytes waiting in the queue (frames not yet written)."""
-        return sum(len(payload) + 2 * wrap for payload, _, wrap in self._pending)
+        """Bytes waiting in the queue (frames not yet written, headers included)."""
+        return sum(map(len, map(_WIRE, self._pending)))
 
     @property
     def queued(self) -> int:
@@ -247,8 +239,8 @@ class ClientSession:
     # -- the sending side ------------------------------------------------------------
 
     def push(self, payload: bytes, events: int) -> None:
-        """Queue one whole frame of ``events`` events (negative: a control frame)."""
-        self._pending.append((payload, events, False))
+        """Queue one frame of ``events`` events carrying ``payload`` (0 events: control)."""
+        self._pending.append((text_frame(payload), events))
         self.mark()
         self._flusher.schedule()
 
@@ -279,22 +271,8 @@ class ClientSession:
             return True
         if not force and transport.get_write_buffer_size() > self._high_water:
             return False
-        parts: list[bytes] = []
-        add = parts.append
-        events = 0
-        headers = _HEADERS
-        for payload, count, wrap in pending:
-            size = len(payload) + 2 if wrap else len(payload)
-            add(headers[size] if size < _TABLE else ws_text_header(size))
-            if wrap:
-                add(b"[")
-                add(payload)
-                add(b"]")
-            else:
-                add(payload)
-            if count > 0:
-                events += count
-        data = b"".join(parts)
+        data = b"".join(map(_WIRE, pending))
+        events = sum(map(_EVENTS, pending))  # control frames count 0
         transport.write(data)
         self.frames_sent += len(pending)
         self.events_sent += events
@@ -314,11 +292,11 @@ class ClientSession:
         pending = self._pending
         while over > 0 and pending:
             item = pending.popleft()
-            payload, count, wrap = item
+            wire, count = item
             if count == CONTROL:
                 kept.append(item)
                 continue
-            over -= len(payload) + 2 * wrap
+            over -= len(wire)
             self.dropped_frames += 1
             self.dropped_events += count
         pending.extendleft(reversed(kept))
