@@ -17,7 +17,7 @@ from massivekit.proxy.config import (
     load_config,
     stream_url,
 )
-from massivekit.wsframe import text_frame, unframe, ws_text_header
+from massivekit.proxy.downstream import ws_text_header
 
 TOML = """
 [proxy]
@@ -107,11 +107,3 @@ def test_ws_headers(size: int, length: int) -> None:
     assert len(header) == length
     assert header[0] == 0x81
     assert header[1] & 0x80 == 0  # server frames are never masked
-    payload = b"x" * size
-    assert unframe(text_frame(payload)) == payload
-
-
-@pytest.mark.parametrize("bad", [b"", b"\x82\x00", b"\x81\x85abcd", b"\x81\x05abc"])
-def test_unframe_refuses_what_is_not_one_text_frame(bad: bytes) -> None:
-    with pytest.raises(ValueError):
-        unframe(bad)

@@ -27,7 +27,6 @@ import asyncio
 import contextlib
 import functools
 import itertools
-import operator
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable
@@ -47,22 +46,18 @@ from massivekit.protocol.server import (
 from massivekit.protocol.status import Status
 from massivekit.proxy.config import SlowClientPolicy
 from massivekit.proxy.router import Deliver, Outgoing
-from massivekit.wsframe import text_frame, ws_text_header
+from massivekit.wsframe import HEADERS, TABLE, ws_text_header
 
-__all__ = ["CONTROL", "ClientSession", "Flusher", "ws_text_header"]
+__all__ = ["ClientSession", "Flusher", "ws_text_header"]
 
 _log = get_logger("massivekit.proxy.downstream")
 
-CONTROL: Final = 0
+CONTROL: Final = -1
 """The event count of a control frame (ack, status): never dropped."""
 CLOSE_GOING_AWAY: Final = 1001
 RETRY_BACKLOG: Final = 0.005
 """Seconds between attempts to write to clients whose sockets were backed up."""
 _ids = itertools.count(1)
-
-
-_WIRE = operator.itemgetter(0)
-_EVENTS = operator.itemgetter(1)
 
 
 class _Transport(Protocol):
@@ -223,8 +218,8 @@ class ClientSession:
 
     @property
     def pending_bytes(self) -> int:
-        """Bytes waiting in the queue (frames not yet written, headers included)."""
-        return sum(map(len, map(_WIRE, self._pending)))
+        """Bytes waiting in the queue (frames not yet written)."""
+        return sum(len(payload) + 2 * wrap for payload, _, wrap in self._pending)
 
     @property
     def queued(self) -> int:
@@ -239,8 +234,8 @@ class ClientSession:
     # -- the sending side ------------------------------------------------------------
 
     def push(self, payload: bytes, events: int) -> None:
-        """Queue one frame of ``events`` events carrying ``payload`` (0 events: control)."""
-        self._pending.append((text_frame(payload), events))
+        """Queue one whole frame of ``events`` events (negative: a control frame)."""
+        self._pending.append((payload, events, False))
         self.mark()
         self._flusher.schedule()
 
@@ -271,8 +266,22 @@ class ClientSession:
             return True
         if not force and transport.get_write_buffer_size() > self._high_water:
             return False
-        data = b"".join(map(_WIRE, pending))
-        events = sum(map(_EVENTS, pending))  # control frames count 0
+        parts: list[bytes] = []
+        add = parts.append
+        events = 0
+        headers = HEADERS
+        for payload, count, wrap in pending:
+            size = len(payload) + 2 if wrap else len(payload)
+            add(headers[size] if size < TABLE else ws_text_header(size))
+            if wrap:
+                add(b"[")
+                add(payload)
+                add(b"]")
+            else:
+                add(payload)
+            if count > 0:
+                events += count
+        data = b"".join(parts)
         transport.write(data)
         self.frames_sent += len(pending)
         self.events_sent += events
@@ -292,11 +301,11 @@ class ClientSession:
         pending = self._pending
         while over > 0 and pending:
             item = pending.popleft()
-            wire, count = item
+            payload, count, wrap = item
             if count == CONTROL:
                 kept.append(item)
                 continue
-            over -= len(wire)
+            over -= len(payload) + 2 * wrap
             self.dropped_frames += 1
             self.dropped_events += count
         pending.extendleft(reversed(kept))

@@ -5,10 +5,9 @@ slices and their keys (:func:`massivekit.models.routing.frame_keys`),
 appends each slice to the pending list of every client whose topics cover
 it, then hands each client its slices as one frame, in upstream order. A
 client that got every event of the frame is handed the frame's bytes as they
-came; the others get their slices joined by ``,`` in brackets. Either way
-the client is handed the whole WebSocket frame, header included, so that
-writing a client's frames is one C-level join: events are never decoded and
-re-encoded (STYLE.md, "Route on bytes").
+came; the others get their slices joined by ``,`` (the writer adds the
+brackets as it frames the bytes, which saves two copies per client and
+frame): events are never decoded and re-encoded (STYLE.md, "Route on bytes").
 
 Why the index looks as it does: the work per (event, client) must stay at a
 few tens of nanoseconds (PERFORMANCE.md: at 1,000 clients and 50k events/s
@@ -36,17 +35,16 @@ import msgspec
 from massivekit.models.events import FrameDecodeError
 from massivekit.models.routing import frame_keys
 from massivekit.protocol.topics import WILDCARD
-from massivekit.wsframe import HEADERS, TABLE, text_frame, unframe, ws_text_header
 
 __all__ = ["Deliver", "Outgoing", "Router", "render"]
 
-Outgoing = tuple[bytes, int]
-"""One frame for one client: ``(wire_bytes, events)``.
+Outgoing = tuple[bytes, int, bool]
+"""One frame for one client: ``(payload, events, wrap)``.
 
-``wire_bytes`` is the whole WebSocket TEXT frame, header included, ready to
-be joined with the client's other frames into one transport write;
-``events`` is the number of events in it (0 for a control frame: an ack or
-a status)."""
+``events`` is the number of events in it (negative for a control frame:
+an ack or a status). With ``wrap`` the payload is the events joined by
+``,`` and the frame is ``[`` + payload + ``]``; without it the payload is
+the whole frame."""
 
 Deliver = Callable[[Outgoing], None]
 """Where a client's frames go (normally the ``append`` of its send queue); it must not block."""
@@ -57,8 +55,9 @@ def _nothing() -> None:
 
 
 def render(item: Outgoing) -> bytes:
-    """The JSON payload of an :data:`Outgoing` frame (tests, views)."""
-    return unframe(item[0])
+    """The frame an :data:`Outgoing` stands for (tests, slow paths)."""
+    payload, _, wrap = item
+    return b"[" + payload + b"]" if wrap else payload
 
 
 _Append = Callable[[msgspec.Raw], None]
@@ -269,23 +268,16 @@ class Router:
     def _deliver(self, frame: bytes, count: int) -> int:
         delivered = whole = 0
         join = b",".join
-        headers = HEADERS
-        framed: bytes | None = None  # the frame as it came, framed once for all who get it
         for route in self._active:
             pending = route.pending
             if not pending:
                 continue
             size = len(pending)
-            if size == count:  # every event: forward the frame as it came
-                if framed is None:
-                    framed = text_frame(frame)
-                route.deliver((framed, size))
+            if size == count:
+                route.deliver((frame, size, False))  # every event: forward it as it came
                 whole += 1
             else:
-                body = join(pending)
-                n = len(body) + 2
-                header = headers[n] if n < TABLE else ws_text_header(n)
-                route.deliver((b"".join((header, b"[", body, b"]")), size))
+                route.deliver((join(pending), size, True))
             route.mark()
             pending.clear()
             delivered += 1
@@ -296,11 +288,10 @@ class Router:
                 self._on_output()
         return delivered
 
-    def broadcast(self, frame: bytes, count: int = 0) -> int:
-        """Hand ``frame`` as is to every client (status notices: 0 events); returns how many."""
-        framed = text_frame(frame)
+    def broadcast(self, frame: bytes, count: int = 1) -> int:
+        """Hand ``frame`` as is to every client (status notices); returns how many."""
         for route in list(self._routes.values()):
-            route.deliver((framed, count))
+            route.deliver((frame, count, False))
             route.mark()
         if self._routes and self._on_output is not None:
             self._on_output()
