@@ -393,7 +393,11 @@ class ProxyServer:
         _log.info("= %s: no clients for %.0fs: upstream closed", market.value, self.config.grace)
         task = asyncio.get_running_loop().create_task(upstream.aclose())
         self._closing[market] = task
-        task.add_done_callback(lambda _: self._closing.pop(market, None))
+        task.add_done_callback(functools.partial(self._closed_idle, market))
+
+    def _closed_idle(self, market: Market, task: asyncio.Task[None]) -> None:
+        if self._closing.get(market) is task:
+            del self._closing[market]
 
     def disconnect_client(self, client_id: int) -> bool:
         """Close one client with ``force_disconnect`` (admin); ``False`` if unknown."""
