@@ -6,6 +6,7 @@ import asyncio
 import logging
 import queue
 import threading
+import time
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -345,6 +346,8 @@ async def test_counts_are_exact_across_sessions(busy: MockServer, t: float) -> N
         stats = client.stats
         # coalesce=False: one batch per frame. Every frame counted once, over
         # both sessions, whether the direct path or the general one took it.
+        assert stats.last_frame_at is not None
+        assert stats.last_frame_at <= time.monotonic()
         assert stats.frames == len(batches)
         assert stats.events == sum(len(b) for b in batches)
         assert stats.bytes > 0

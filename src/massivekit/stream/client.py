@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from types import TracebackType
@@ -511,6 +512,7 @@ class StreamClient:
 
         Frames and events are counted by the decoder; ``stats`` reads them.
         """
+        self._stats.last_frame_at = time.monotonic()
         if self._publish_raw:
             self._raw.publish(frame)
             if not self._decode:
@@ -550,6 +552,8 @@ class StreamClient:
         if self._direct_off:
             return None
         typed = self._typed
+        stats = self._stats
+        clock = time.monotonic
         lag_every = self.options.lag_every
         sample = self._sample_lag
         gathered: list[Batch] = []
@@ -561,6 +565,7 @@ class StreamClient:
                 return
             frames += len(gathered)
             events += sum(map(len, gathered))
+            stats.last_frame_at = clock()
             try:  # a metrics hook's error (drops, lag) must not end the session
                 typed.publish_many(gathered)  # looked up per call: rebound as consumers change
                 if frames - sampled >= lag_every:
