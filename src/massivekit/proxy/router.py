@@ -18,9 +18,10 @@ event is one C-level call per holder. Specific topics are indexed as
 wildcards as ``ev -> tuple``. A client holding ``T.*`` is left out of the
 ``T.AAPL`` tuple even if it holds ``T.AAPL`` too, so no event reaches a
 client twice; when it gives ``T.*`` up, its specific topics come back.
-Handing a client its frame is a C-level call too: the client's ``out`` is
-the ``append`` of its send queue, and the router tells its owner once per
-frame (``on_output``) that queues have grown, never once per client.
+Handing a client its frame is C-level too: the client's ``deliver`` is the
+``append`` of its send queue and its ``mark`` a partial of the writer's
+``set.add``; the router tells its owner once per frame (``on_output``) that
+queues have grown.
 """
 
 from __future__ import annotations
