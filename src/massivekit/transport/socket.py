@@ -289,11 +289,12 @@ class AiohttpConnection:
         append = into.append
 
         def take(data: bytes | str, binary: bool) -> None:
-            try:
-                append(convert(data))
-                return
-            except ValueError:
-                pass
+            if not binary:  # as on picows: only TEXT messages are converted
+                try:
+                    append(convert(data))
+                    return
+                except ValueError:
+                    pass
             done()
             deliver(data, binary)
 
