@@ -256,17 +256,6 @@ def memory_mb(pid: int) -> tuple[float, float]:
     return values.get("VmRSS", 0.0), values.get("VmHWM", 0.0)
 
 
-# Until ``massivekit proxy`` is wired into the command line, the same command
-# through the proxy package's own parser and runner.
-_PROXY_SHIM = """
-import argparse, asyncio, sys
-from massivekit.proxy.cli import add_parser, run
-parser = argparse.ArgumentParser(prog="massivekit")
-add_parser(parser.add_subparsers(dest="command", required=True))
-sys.exit(asyncio.run(run(parser.parse_args(sys.argv[1:]))))
-"""
-
-
 def _works(cmd: list[str]) -> bool:
     done = subprocess.run(cmd, capture_output=True, timeout=60, check=False)
     return done.returncode == 0
@@ -274,10 +263,8 @@ def _works(cmd: list[str]) -> bool:
 
 def proxy_launcher() -> list[str] | None:
     """How to start ``massivekit proxy`` here, or None when there is no proxy yet."""
-    for launcher in ([_PY, "-m", "massivekit"], [_PY, "-c", _PROXY_SHIM]):
-        if _works([*launcher, "proxy", "--help"]):
-            return launcher
-    return None
+    launcher = [_PY, "-m", "massivekit"]
+    return launcher if _works([*launcher, "proxy", "--help"]) else None
 
 
 # --- one configuration -------------------------------------------------------------------
