@@ -33,7 +33,12 @@ def pin(core: int) -> None:
 
 
 def new_loop() -> asyncio.AbstractEventLoop:
-    """A uvloop event loop if uvloop is installed, else asyncio's default one."""
+    """A uvloop event loop if uvloop is installed, else asyncio's default one.
+
+    Not ``massivekit._loop.new_event_loop``: that one obeys ``MASSIVEKIT_LOOP``,
+    which a comparison sets for the program under test only; the benchmarks'
+    own side (mock, load generator, limit loops) stays on uvloop.
+    """
     try:
         import uvloop
     except ImportError:  # pragma: no cover - uvloop is a dev dependency
