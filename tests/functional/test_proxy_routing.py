@@ -16,6 +16,7 @@ from massivekit.config import Market
 from massivekit.mock.server import MockServer
 from massivekit.models.routing import frame_events_raw
 from massivekit.protocol.topics import PREFIXES
+from massivekit.transport.events import ConnectionState
 
 from .conftest import KEY
 from .test_proxy_support import Client, clients, collect_frames, on_routing, proxy_for, wants
@@ -175,3 +176,30 @@ async def test_a_client_back_within_the_grace_keeps_the_upstream(
         assert proxy.upstreams[Market.STOCKS] is upstream
         assert upstream.conn.sessions == 1
         assert not proxy.idle_closes
+
+
+async def test_a_client_arriving_while_the_idle_upstream_closes_waits_for_it(
+    mock: MockServer, http: aiohttp.ClientSession, scale: float
+) -> None:
+    # One connection per cluster and key at a time: the new upstream starts
+    # only once the idle one has closed (else Massive's max_connections).
+    async with proxy_for(mock.url, KEY, grace=3600.0) as proxy, clients(http, proxy) as make:
+        first = await make(["T.*"])
+        await first.until(lambda c: bool(c.events), 5 * scale)
+        await first.aclose()
+        await mock.wait_for(lambda: len(mock.sessions("stocks")) == 1, within=5 * scale)
+        old = proxy.upstreams[Market.STOCKS]
+        proxy._cancel_idle(Market.STOCKS)  # the grace period ends now, in this loop turn
+        proxy._close_if_idle(Market.STOCKS)
+        order: list[tuple[str, ConnectionState]] = []
+        old.conn.add_listener(lambda event: order.append(("old", event.state)))
+        new = proxy.upstream(Market.STOCKS)  # a client needs the cluster again
+        assert new is not None
+        assert new is not old
+        new.conn.add_listener(lambda event: order.append(("new", event.state)))
+        second = await make(["Q.*"])
+        await second.until(lambda c: bool(c.events), 5 * scale)
+        closed = order.index(("old", ConnectionState.CLOSED))
+        connecting = order.index(("new", ConnectionState.CONNECTING))
+        assert closed < connecting, order
+        assert len(mock.sessions("stocks")) == 1

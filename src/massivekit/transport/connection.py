@@ -213,7 +213,9 @@ class Connection:
 
         Statuses become events as for any reconnect (``reconnecting``, then
         ``ready``) with ``reason`` ``reconnect_requested``. While waiting out
-        a backoff, the wait ends now. Nothing happens before :meth:`start`.
+        a backoff, the wait ends now. While a session is being opened
+        (connecting, before it is served) that session is already the new
+        one, and nothing more happens; nor before :meth:`start`.
 
         Raises:
             StreamClosed: the connection is closing or closed.
