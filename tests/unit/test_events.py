@@ -457,3 +457,15 @@ def test_decode_data_refuses_statuses_and_counts_nothing(name: str, market: Mark
     with pytest.raises(msgspec.DecodeError):
         decoder.decode_data(b"[{")
     assert (decoder.frames, decoder.events, decoder.unknown_events) == (0, 0, 0)
+
+
+@pytest.mark.parametrize(
+    "frame",
+    [b'[{"ev":"T","sym":"\xc3"}]', b'[{"ev":"\xc3","sym":"A"}]', b'[{"ev":"ZZ","sym":"\xff"}]'],
+)
+def test_invalid_utf8_is_a_malformed_frame(frame: bytes) -> None:
+    """Regression: msgspec's UnicodeDecodeError used to escape the decoder."""
+    decoder = FrameDecoder(Market.STOCKS)
+    with pytest.raises(FrameDecodeError, match="UTF-8"):
+        decoder.decode(frame)
+    assert (decoder.frames, decoder.malformed_frames, decoder.events) == (1, 1, 0)

@@ -20,6 +20,7 @@ from massivekit.models import (
     route_frame,
     topic_of,
 )
+from massivekit.models.routing import frame_keys
 
 FRAMES = Path(__file__).resolve().parent.parent / "data" / "frames"
 
@@ -237,3 +238,15 @@ def test_instrument_fields_cover_every_data_event_code() -> None:
         *("T", "Q", "A", "AM", "LULD", "NOI", "FMV", "LV", "V"),
         *("C", "CA", "CAS", "XT", "XQ", "XA", "XAS", "XL2"),
     }
+
+
+@pytest.mark.parametrize(
+    "frame",
+    [b'[{"ev":"T","sym":"\xc3"}]', b'[{"ev":"\xc3","sym":"A"}]', b'[{"ev":"ZZ","sym":"\xff"}]'],
+)
+def test_invalid_utf8_is_a_malformed_frame(frame: bytes) -> None:
+    """Regression: msgspec's UnicodeDecodeError used to escape to the proxy's reader."""
+    with pytest.raises(FrameDecodeError, match="UTF-8"):
+        route_frame(frame)
+    with pytest.raises(FrameDecodeError, match="UTF-8"):
+        frame_keys(frame)

@@ -187,16 +187,21 @@ class FrameDecoder(Generic[E_co]):
             otherwise.
 
         Raises:
-            FrameDecodeError: the frame is not valid JSON, or not a JSON array.
+            FrameDecodeError: the frame is not valid JSON (nor UTF-8), or not a
+                JSON array.
         """
         self.frames += 1
         try:
-            events: list[E_co | UnknownEvent] = self._compiled.frame.decode(data)
-        except msgspec.ValidationError:
-            events = self._decode_each(data)
+            try:
+                events: list[E_co | UnknownEvent] = self._compiled.frame.decode(data)
+            except msgspec.ValidationError:
+                events = self._decode_each(data)
         except msgspec.DecodeError as exc:
             self.malformed_frames += 1
             raise FrameDecodeError("frame is not valid JSON", data) from exc
+        except UnicodeDecodeError as exc:  # msgspec checks UTF-8 as it decodes strings
+            self.malformed_frames += 1
+            raise FrameDecodeError("frame is not valid UTF-8", data) from exc
         self.events += len(events)
         return events
 

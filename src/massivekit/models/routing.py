@@ -230,13 +230,18 @@ def frame_keys(
         ``instrument``; each raw is the event's zero-copy slice.
 
     Raises:
-        FrameDecodeError: the frame is not valid JSON, or not a JSON array.
+        FrameDecodeError: the frame is not valid JSON (nor UTF-8), or not a JSON array.
     """
     raws = frame_events_raw(data)
     try:
         return _KEYS.decode(data), raws
     except msgspec.ValidationError:  # an unknown ev or an odd field: go event by event
-        return [_route_one(raw) for raw in raws], raws
+        try:
+            return [_route_one(raw) for raw in raws], raws
+        except UnicodeDecodeError as exc:
+            raise FrameDecodeError("frame is not valid UTF-8", data) from exc
+    except UnicodeDecodeError as exc:  # the split skips strings; decoding them checks
+        raise FrameDecodeError("frame is not valid UTF-8", data) from exc
 
 
 def route_frame(data: bytes | bytearray | memoryview | str) -> list[RoutedEvent]:
@@ -252,13 +257,18 @@ def route_frame(data: bytes | bytearray | memoryview | str) -> list[RoutedEvent]
         One :class:`RoutedEvent` per event, in frame order.
 
     Raises:
-        FrameDecodeError: the frame is not valid JSON, or not a JSON array.
+        FrameDecodeError: the frame is not valid JSON (nor UTF-8), or not a JSON array.
     """
     raws = frame_events_raw(data)
     try:
         keys = _KEYS.decode(data)
     except msgspec.ValidationError:  # an unknown ev or an odd field: go event by event
-        return [_route_one(raw) for raw in raws]
+        try:
+            return [_route_one(raw) for raw in raws]
+        except UnicodeDecodeError as exc:
+            raise FrameDecodeError("frame is not valid UTF-8", data) from exc
+    except UnicodeDecodeError as exc:  # the split skips strings; decoding them checks
+        raise FrameDecodeError("frame is not valid UTF-8", data) from exc
     if len(raws) == 1:  # common at low rates: skip building iterators
         key = keys[0]
         return [RoutedEvent(key.ev, key.instrument, raws[0])]
