@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed
 
 .PHONY: demo test unit functional coverage codegen lint fmt bench mock clean
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml hatch_build.py src/massivekit/_speedups.c
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
@@ -18,6 +18,9 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest tests -q -p no:cacheprovider
+	@echo "the proxy again on its pure-Python path (no C fan-out core):"
+	MASSIVEKIT_PURE_PYTHON=1 $(BIN)/python -m pytest -q -p no:cacheprovider \
+		tests/functional/test_proxy_*.py tests/unit/test_proxy_router.py tests/unit/test_send_buffer.py
 
 unit: $(STAMP)
 	$(BIN)/python -m pytest tests/unit -q
@@ -36,13 +39,13 @@ coverage: $(STAMP)
 		--cov=massivekit.protocol --cov-branch --cov-report=term-missing --cov-fail-under=100
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests bench tools
-	$(BIN)/ruff format --check src tests bench tools
+	$(BIN)/ruff check src tests bench tools hatch_build.py
+	$(BIN)/ruff format --check src tests bench tools hatch_build.py
 	$(BIN)/mypy
 
 fmt: $(STAMP)
-	$(BIN)/ruff format src tests bench tools
-	$(BIN)/ruff check --fix src tests bench tools
+	$(BIN)/ruff format src tests bench tools hatch_build.py
+	$(BIN)/ruff check --fix src tests bench tools hatch_build.py
 
 bench: $(STAMP)
 	$(BIN)/python -m bench

@@ -17,7 +17,7 @@ deliveries/s and ns per delivery.
   batch, so its own queueing shows in the latency: tens of ms at 500k/s here);
 * the proxy: ``massivekit proxy --port 0 --upstream URL --upstream-key K
   --client-key C``, pinned alone to one core;
-* the clients: ``python -m bench._loadgen clients``, picows clients on one
+* the clients: ``python -m bench._loadgen clients``, bare-socket clients on one
   uvloop loop, sharing the other core with the upstream.
 
 Subscription mix (:func:`bench._loadgen.plan`, the same as the routing
@@ -97,14 +97,26 @@ def _routing_frames() -> list[bytes]:
     return simulator.frames(PER_FRAME, ROUTING_FRAMES, 1_700_000_000_000)
 
 
-def _router(sets: list[list[str]]) -> tuple[Route, Callable[[], int]]:
-    from massivekit.proxy.router import Outgoing, Router
+def _router(sets: list[list[str]], accelerated: bool) -> tuple[Route, Callable[[], int]]:
+    from massivekit._accel import speedups
+    from massivekit.proxy.downstream import SendBuffer, SendQueue
+    from massivekit.proxy.router import Router
 
-    router = Router()
-    # As in the proxy, each client's frames go to the append of its queue.
-    queues: list[list[Outgoing]] = [[] for _ in sets]
+    router = Router(accelerated=accelerated)
+    # As in the proxy: each client has a send buffer (the C core's Sink, which
+    # the router writes frames into, or the Python SendBuffer, whose append
+    # the router calls), and the writer takes each buffer once per loop turn.
+    buffers: list[SendQueue] = []
     for i, topics in enumerate(sets):
-        router.add_client(i, queues[i].append)
+        if accelerated:
+            assert speedups is not None
+            sink = speedups.Sink(_nothing)
+            router.add_client(i, lambda item, sink=sink: sink.push(*item), sink=sink)
+            buffers.append(sink)
+        else:
+            python = SendBuffer(_nothing)
+            router.add_client(i, python.append)
+            buffers.append(python)
         router.subscribe(i, topics)
 
     counts = [0]
@@ -112,10 +124,9 @@ def _router(sets: list[list[str]]) -> tuple[Route, Callable[[], int]]:
     route_one = router.route
 
     def drain() -> None:
-        for queue in queues:
-            if queue:
-                counts[0] += sum(item[1] for item in queue)
-                queue.clear()
+        for buffer in buffers:
+            if buffer.frames:
+                counts[0] += buffer.take()[2]
 
     def route(frame: bytes) -> None:
         route_one(frame)
@@ -130,6 +141,10 @@ def _router(sets: list[list[str]]) -> tuple[Route, Callable[[], int]]:
         return events
 
     return route, tally
+
+
+def _nothing() -> None:
+    pass
 
 
 def _filtering(sets: list[list[str]]) -> tuple[Route, Callable[[], int]]:
@@ -169,22 +184,31 @@ def _measure(route: Route, tally: Callable[[], int], frames: list[bytes]) -> tup
 def routing_main() -> None:
     """Print the routing-stage comparison for 100 and 1,000 clients."""
     from bench._loadgen import plan
+    from massivekit._accel import speedups
 
     frames = _routing_frames()
-    print("proxy fan-out, routing only (one core, 100-event stocks frames)")
+    print("proxy fan-out, routing only (one core, 100-event stocks frames, buffers taken per turn)")
     head = ("clients", "router", "upstream ev/s", "deliveries/s", "ns/delivery")
-    print(f"{head[0]:>8} {head[1]:<20} {head[2]:>14} {head[3]:>13} {head[4]:>12}")
+    print(f"{head[0]:>8} {head[1]:<24} {head[2]:>14} {head[3]:>13} {head[4]:>12}")
+    builds: list[tuple[str, Callable[[list[list[str]]], tuple[Route, Callable[[], int]]]]] = []
+    if speedups is not None:
+        builds.append(("massivekit Router, C", lambda sets: _router(sets, True)))
+    else:
+        print("(the C fan-out core is not built: massivekit Router, C is not measured)")
+    builds.append(("massivekit Router, Python", lambda sets: _router(sets, False)))
+    builds.append(("per-client filter", _filtering))
     for count in ROUTING_CLIENTS:
         sets = plan(count, seed=count)
         results = {}
-        for name, build in (("massivekit Router", _router), ("per-client filter", _filtering)):
+        for name, build in builds:
             route, tally = build(sets)
             events, deliveries = _measure(route, tally, frames)
             results[name] = events
             cost = 1e9 / deliveries
-            print(f"{count:>8} {name:<20} {events:>14,.0f} {deliveries:>13,.0f} {cost:>12.1f}")
-        ratio = results["massivekit Router"] / results["per-client filter"]
-        print(f"{'':>8} ratio {ratio:.1f}x", flush=True)
+            print(f"{count:>8} {name:<24} {events:>14,.0f} {deliveries:>13,.0f} {cost:>12.1f}")
+        peer = results["per-client filter"]
+        ratios = ", ".join(f"{name} {events / peer:.1f}x" for name, events in results.items())
+        print(f"{'':>8} vs the per-client filter: {ratios}", flush=True)
 
 
 # --- processes ---------------------------------------------------------------------------
@@ -281,11 +305,11 @@ def upstream_cmd(kind: str, rate: int, clients: int) -> list[str]:
             "--rate", str(rate)]  # fmt: skip
 
 
-def proxy_cmd(launcher: list[str], upstream_url: str) -> list[str]:
-    """The command line of the proxy under test."""
+def proxy_cmd(launcher: list[str], upstream_url: str, extra: Sequence[str] = ()) -> list[str]:
+    """The command line of the proxy under test (``extra``: more of its options)."""
     return [
         *launcher, "proxy", "--port", "0", "--upstream", upstream_url,
-        "--upstream-key", UPSTREAM_KEY, "--client-key", CLIENT_KEY,
+        "--upstream-key", UPSTREAM_KEY, "--client-key", CLIENT_KEY, *extra,
     ]  # fmt: skip
 
 
@@ -328,7 +352,10 @@ def run_config(clients: int, rate: int, args: argparse.Namespace) -> dict[str, A
             drop = ["--drop-url", f"{up_url}/_mock/drop"]
         else:
             drop = ["--drop-pid", str(up.pid)]
-        with server(proxy_cmd(args.launcher, up_url), PROXY_CORE) as (proxy, proxy_url):
+        with server(proxy_cmd(args.launcher, up_url, args.proxy_args), PROXY_CORE) as (
+            proxy,
+            proxy_url,
+        ):
             ws_proxy = proxy_url.replace("http://", "ws://", 1) + "/stocks"
             row = run_load(ws_proxy, CLIENT_KEY, clients, args, drop, proxy.pid)
             row["rss_mb"], row["peak_rss_mb"] = memory_mb(proxy.pid)
@@ -427,6 +454,12 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--warmup", type=float, default=2.0)
     parser.add_argument("--duration", type=float, default=6.0)
     parser.add_argument("--direct", action="store_true", help="clients straight on the upstream")
+    parser.add_argument(
+        "--proxy-args",
+        type=str.split,
+        default=[],
+        help='more proxy options, "--flush-interval 0.002"',
+    )
     parser.add_argument("--skip-routing", action="store_true")
     parser.add_argument("--skip-e2e", action="store_true")
     args = parser.parse_args([] if argv is None and __name__ != "__main__" else argv)

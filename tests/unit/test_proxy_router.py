@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pytest
 
+from massivekit._accel import speedups
 from massivekit.proxy.router import Deliver, Outgoing, Router, render
 
 FRAME = (
@@ -23,8 +26,29 @@ def recorder(into: list[tuple[bytes, int]]) -> Deliver:
     return deliver
 
 
+_ACCELERATED = [False]
+
+
+@pytest.fixture(
+    autouse=True,
+    params=[
+        pytest.param(False, id="python"),
+        pytest.param(
+            True,
+            id="c",
+            marks=pytest.mark.skipif(speedups is None, reason="C fan-out core not built"),
+        ),
+    ],
+)
+def implementation(request: pytest.FixtureRequest) -> Iterator[bool]:
+    """Every test runs against the pure-Python router and the C core."""
+    _ACCELERATED[0] = request.param
+    yield request.param
+    _ACCELERATED[0] = False
+
+
 def make(*clients: str) -> tuple[Router, dict[str, list[tuple[bytes, int]]]]:
-    router = Router()
+    router = Router(accelerated=_ACCELERATED[0])
     got: dict[str, list[tuple[bytes, int]]] = {c: [] for c in clients}
     for client in clients:
         router.add_client(client, recorder(got[client]))

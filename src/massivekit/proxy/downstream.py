@@ -29,13 +29,15 @@ import asyncio
 import contextlib
 import functools
 import itertools
+import operator
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any, Final, Protocol
 
 from aiohttp import WSMsgType, web
 
+from massivekit._accel import speedups
 from massivekit.auth import get_logger
 from massivekit.config import Market
 from massivekit.protocol.server import (
@@ -68,6 +70,139 @@ class _Transport(Protocol):
     def get_write_buffer_size(self) -> int: ...
     def close(self) -> None: ...
     def abort(self) -> None: ...
+
+
+def _assemble_python(pending: Iterable[Outgoing]) -> tuple[bytes, int]:
+    """The WebSocket text frames of a queue as one bytes, and how many events they hold."""
+    parts: list[bytes] = []
+    add = parts.append
+    events = 0
+    headers = HEADERS
+    for payload, count, wrap in pending:
+        size = len(payload) + 2 if wrap else len(payload)
+        add(headers[size] if size < TABLE else ws_text_header(size))
+        if wrap:
+            add(b"[")
+            add(payload)
+            add(b"]")
+        else:
+            add(payload)
+        if count > 0:
+            events += count
+    return b"".join(parts), events
+
+
+_assemble: Callable[[Iterable[Outgoing]], tuple[bytes, int]] = (
+    speedups.assemble if speedups is not None else _assemble_python
+)
+"""One copy into the bytes written (C, when the fan-out core is built)."""
+_PAYLOAD: Final = operator.itemgetter(0)
+_WRAP: Final = operator.itemgetter(2)
+
+
+class SendQueue(Protocol):
+    """A client's send buffer: frames in order, written all at once.
+
+    Two implementations: :class:`SendBuffer` here, and the C fan-out core's
+    ``Sink`` (``massivekit._speedups``), which the router writes routed
+    frames into directly, as WebSocket frames, with no object per frame.
+    """
+
+    @property
+    def buffered(self) -> int:
+        """Bytes waiting (frames not yet written; the ``Sink`` counts their headers too)."""
+
+    @property
+    def frames(self) -> int:
+        """Frames waiting."""
+
+    def push(self, payload: bytes, events: int, wrap: bool = False) -> None:
+        """Queue one frame: ``payload`` (wrapped in ``[...]`` with ``wrap``) of ``events``
+        events (negative: a control frame, never dropped)."""
+
+    def take(self) -> tuple[bytes, int, int]:
+        """Everything waiting as one bytes ready for the socket, its frames and events."""
+
+    def drop_oldest(self, over: int, /) -> tuple[int, int]:
+        """Drop the oldest data frames until ``over`` bytes are gone; (frames, events)."""
+
+    def clear(self) -> None:
+        """Forget everything waiting."""
+
+
+class SendBuffer:
+    """The pure-Python :class:`SendQueue`: a deque of :data:`Outgoing` frames.
+
+    The router hands it frames with :attr:`append` (a C-level
+    ``deque.append``) and marks the client itself; :meth:`push` marks too.
+
+    Args:
+        mark: called on every :meth:`push` (the flusher's ``dirty.add``).
+    """
+
+    def __init__(self, mark: Callable[[], object]) -> None:
+        self._queue: deque[Outgoing] = deque()
+        self.append: Deliver = self._queue.append
+        """Queue one frame without marking (the router's ``deliver``)."""
+        self._mark = mark
+        self._sized = self._sized_bytes = 0  # frames of the queue measured, and their bytes
+
+    @property
+    def buffered(self) -> int:
+        """Bytes waiting (frames not yet written).
+
+        Measured incrementally: between takes the queue only grows at its
+        right end, so only the frames added since the last look are measured,
+        taken from that end, however long a backed-up client's queue (it is
+        checked every write round).
+        """
+        queue = self._queue
+        known = self._sized
+        if len(queue) > known:
+            new = list(itertools.islice(reversed(queue), len(queue) - known))
+            self._sized_bytes += sum(map(len, map(_PAYLOAD, new))) + 2 * sum(map(_WRAP, new))
+            self._sized = len(queue)
+        return self._sized_bytes
+
+    @property
+    def frames(self) -> int:
+        """Frames waiting."""
+        return len(self._queue)
+
+    def push(self, payload: bytes, events: int, wrap: bool = False) -> None:
+        """Queue one frame and mark the client."""
+        self._queue.append((payload, events, wrap))
+        self._mark()
+
+    def take(self) -> tuple[bytes, int, int]:
+        """Everything waiting as one bytes ready for the socket, its frames and events."""
+        data, events = _assemble(self._queue)
+        frames = len(self._queue)
+        self.clear()
+        return data, frames, events
+
+    def drop_oldest(self, over: int) -> tuple[int, int]:
+        """Drop the oldest data frames until ``over`` bytes are gone; (frames, events)."""
+        kept: list[Outgoing] = []
+        queue = self._queue
+        frames = events = 0
+        while over > 0 and queue:
+            item = queue.popleft()
+            payload, count, wrap = item
+            if count == CONTROL:
+                kept.append(item)
+                continue
+            over -= len(payload) + 2 * wrap
+            frames += 1
+            events += count
+        queue.extendleft(reversed(kept))
+        self._sized = self._sized_bytes = 0
+        return frames, events
+
+    def clear(self) -> None:
+        """Forget everything waiting."""
+        self._queue.clear()
+        self._sized = self._sized_bytes = 0
 
 
 class Flusher:
@@ -125,12 +260,17 @@ class Flusher:
         self._scheduled = False
         self._last = self._loop.time()
         backlog = self._backlog
-        dirty = list(self.dirty)  # a write may end a session: iterate a snapshot
+        # A snapshot (a write may end a session). Backed-up clients are tried
+        # every round too: a send buffer marks its client only when it stops
+        # being empty, and theirs are not.
+        dirty = list(self.dirty | backlog if backlog else self.dirty)
         self.dirty.clear()
         for session in dirty:
             if session.queued and not session.write():
                 session.enforce_limit()
                 backlog.add(session)
+            else:
+                backlog.discard(session)
         self.rounds += 1
         first, self._first = self._first, None
         if first is not None and self._on_round is not None:
@@ -143,6 +283,8 @@ class Flusher:
         for session in list(self._backlog):
             if session.write():
                 self._backlog.discard(session)
+            else:  # still backed up, and maybe still growing: the policy applies
+                session.enforce_limit()
         if self._backlog:
             self._retry = self._loop.call_later(RETRY_BACKLOG, self._retry_backlog)
 
@@ -199,11 +341,20 @@ class ClientSession:
         self._policy = policy
         self._limit = buffer_bytes
         self._high_water = high_water
-        self._pending: deque[Outgoing] = deque()
-        self.enqueue: Deliver = self._pending.append
-        """Queue one frame for this client (the router's ``deliver``: a C-level append)."""
         self.mark: Callable[[], object] = functools.partial(flusher.dirty.add, self)
-        """Tell the flusher this client has frames (the router's ``mark``: C-level too)."""
+        """Tell the flusher this client has frames (the router's ``mark``: C-level)."""
+        self.sink: Any = None
+        """The C core's ``Sink`` holding this client's send buffer, when built: an
+        accelerated router writes routed frames straight into it."""
+        self.enqueue: Deliver
+        """Queue one frame for this client (the router's ``deliver``)."""
+        self.buffer: SendQueue
+        if speedups is not None:
+            self.sink = self.buffer = speedups.Sink(self.mark)
+            self.enqueue = self._push_item
+        else:
+            python = SendBuffer(self.mark)
+            self.buffer, self.enqueue = python, python.append
         self.connected_at = time.time()
         self.frames_sent = self.events_sent = self.bytes_sent = 0
         self.dropped_frames = self.dropped_events = 0
@@ -220,13 +371,13 @@ class ClientSession:
 
     @property
     def pending_bytes(self) -> int:
-        """Bytes waiting in the queue (frames not yet written)."""
-        return sum(len(payload) + 2 * wrap for payload, _, wrap in self._pending)
+        """Bytes waiting in the send buffer (frames not yet written)."""
+        return self.buffer.buffered
 
     @property
     def queued(self) -> int:
-        """Frames waiting in the queue."""
-        return len(self._pending)
+        """Frames waiting in the send buffer."""
+        return self.buffer.frames
 
     @property
     def closing(self) -> bool:
@@ -237,9 +388,12 @@ class ClientSession:
 
     def push(self, payload: bytes, events: int) -> None:
         """Queue one whole frame of ``events`` events (negative: a control frame)."""
-        self._pending.append((payload, events, False))
+        self.buffer.push(payload, events)
         self.mark()
         self._flusher.schedule()
+
+    def _push_item(self, item: Outgoing) -> None:
+        self.buffer.push(*item)
 
     def push_control(self, frame: bytes) -> None:
         """Queue a control frame (ack, status), in order with the data, never dropped."""
@@ -259,64 +413,39 @@ class ClientSession:
         Returns:
             ``False`` when the transport is backed up and nothing was written.
         """
-        pending = self._pending
-        if not pending:
+        buffer = self.buffer
+        if not buffer.frames:
             return True
         transport = self._transport
         if transport.is_closing():
-            pending.clear()
+            buffer.clear()
             return True
         if not force and transport.get_write_buffer_size() > self._high_water:
             return False
-        parts: list[bytes] = []
-        add = parts.append
-        events = 0
-        headers = HEADERS
-        for payload, count, wrap in pending:
-            size = len(payload) + 2 if wrap else len(payload)
-            add(headers[size] if size < TABLE else ws_text_header(size))
-            if wrap:
-                add(b"[")
-                add(payload)
-                add(b"]")
-            else:
-                add(payload)
-            if count > 0:
-                events += count
-        data = b"".join(parts)
+        data, frames, events = buffer.take()
         transport.write(data)
-        self.frames_sent += len(pending)
+        self.frames_sent += frames
         self.events_sent += events
         self.bytes_sent += len(data)
-        pending.clear()
         return True
 
     def enforce_limit(self) -> None:
-        """The transport is backed up: apply the policy if the queue passed its limit."""
-        over = self.pending_bytes - self._limit
+        """The transport is backed up: apply the policy if the buffer passed its limit."""
+        over = self.buffer.buffered - self._limit
         if over <= 0:
             return
         if self._policy is SlowClientPolicy.DISCONNECT:
             self.disconnect(Status.SLOW_CONSUMER)
             return
-        kept: list[Outgoing] = []
-        pending = self._pending
-        while over > 0 and pending:
-            item = pending.popleft()
-            payload, count, wrap = item
-            if count == CONTROL:
-                kept.append(item)
-                continue
-            over -= len(payload) + 2 * wrap
-            self.dropped_frames += 1
-            self.dropped_events += count
-        pending.extendleft(reversed(kept))
+        frames, events = self.buffer.drop_oldest(over)
+        self.dropped_frames += frames
+        self.dropped_events += events
 
     def disconnect(self, status: Status) -> None:
         """End the session with a Massive disconnect status (``slow_consumer``...)."""
         if self.closing:
             return
-        self._pending.clear()
+        self.buffer.clear()
         events = self.protocol.disconnect(status)
         self.flush_protocol()
         self.write(force=True)  # the status must reach it, however backed up

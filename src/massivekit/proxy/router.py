@@ -22,6 +22,14 @@ Handing a client its frame is C-level too: the client's ``deliver`` is the
 ``append`` of its send queue and its ``mark`` a partial of the writer's
 ``set.add``; the router tells its owner once per frame (``on_output``) that
 queues have grown.
+
+When the C fan-out core is built (``massivekit._speedups``, see
+``hatch_build.py``), the same index holds its ``Sink`` objects instead of
+``append`` methods and one C call routes the whole frame: it scans the JSON
+array itself (anything outside plain ASCII JSON goes back to msgspec, which
+keeps the error messages and the odd cases), appends each event's span to
+the sinks of its topic, and hands every sink its frame. The Python loop below
+stays the reference: a differential test holds the two to the same output.
 """
 
 from __future__ import annotations
@@ -29,10 +37,11 @@ from __future__ import annotations
 import operator
 from collections import Counter, defaultdict
 from collections.abc import Callable, Hashable, Iterable
-from typing import Final
+from typing import Any, Final
 
 import msgspec
 
+from massivekit._accel import speedups
 from massivekit.models.events import FrameDecodeError
 from massivekit.models.routing import frame_keys
 from massivekit.protocol.topics import WILDCARD
@@ -61,21 +70,36 @@ def render(item: Outgoing) -> bytes:
     return b"[" + payload + b"]" if wrap else payload
 
 
-_Append = Callable[[msgspec.Raw], None]
+_Target = Any
+"""What the index holds per client: its pending list's ``append``, or its C ``Sink``."""
 _EV_OF: Final = operator.attrgetter("ev")
+_INSTRUMENT_OF: Final = operator.attrgetter("instrument")
 
 
 class _Route:
     """One client's place in the index."""
 
-    __slots__ = ("append", "deliver", "key", "mark", "pending", "specific", "wildcards")
+    __slots__ = ("deliver", "key", "mark", "pending", "specific", "target", "wildcards")
 
-    def __init__(self, key: Hashable, deliver: Deliver, mark: Callable[[], object]) -> None:
+    def __init__(
+        self,
+        key: Hashable,
+        deliver: Deliver,
+        mark: Callable[[], object],
+        fast: bool,
+        sink: object | None,
+    ) -> None:
         self.key = key
         self.deliver = deliver
         self.mark = mark
         self.pending: list[msgspec.Raw] = []
-        self.append: _Append = self.pending.append
+        self.target: _Target
+        if not fast or speedups is None:
+            self.target = self.pending.append
+        elif sink is not None:
+            self.target = sink  # the client's send buffer: frames are written into it
+        else:
+            self.target = speedups.Sink(mark, deliver)  # frames go to deliver, as tuples
         self.specific: set[str] = set()  # "T.AAPL", whether covered by a wildcard or not
         self.wildcards: set[str] = set()  # "T" for T.*
 
@@ -86,15 +110,30 @@ class Router:
     Clients are added with the callable that takes their frames, then hold
     topics. Nothing here does I/O: the proxy's downstream sessions pass
     their ``push`` as ``deliver``.
+
+    Args:
+        on_output: called once per routed frame that reached some client.
+        accelerated: route with the C core (``True``: it must be built),
+            in pure Python (``False``), or with the C core when it is built
+            (``None``, the default).
+
+    Raises:
+        RuntimeError: ``accelerated=True`` but the C core is not built (or
+            ``MASSIVEKIT_PURE_PYTHON`` is set).
     """
 
-    def __init__(self, on_output: Callable[[], None] | None = None) -> None:
+    def __init__(
+        self, on_output: Callable[[], None] | None = None, *, accelerated: bool | None = None
+    ) -> None:
+        if accelerated and speedups is None:
+            raise RuntimeError("the C fan-out core (massivekit._speedups) is not available")
+        self._fast = speedups if accelerated is not False else None
         self._on_output = on_output
         self._routes: dict[Hashable, _Route] = {}
         self._active: list[_Route] = []  # routes holding at least one topic
         self._holders: dict[str, dict[Hashable, _Route]] = {}  # topic -> its holders
-        self._specific: dict[str, dict[str, tuple[_Append, ...]]] = {}
-        self._wild: dict[str, tuple[_Append, ...]] = {}
+        self._specific: dict[str, dict[str, tuple[_Target, ...]]] = {}
+        self._wild: dict[str, tuple[_Target, ...]] = {}
         self.taps: list[Callable[[bytes], None]] = []
         """Called with every frame before it is routed (tests record with it)."""
         self.frames_in = 0
@@ -109,6 +148,11 @@ class Router:
 
     def __repr__(self) -> str:
         return f"Router(clients={len(self._routes)}, topics={len(self._holders)})"
+
+    @property
+    def accelerated(self) -> bool:
+        """Whether frames are routed by the C core."""
+        return self._fast is not None
 
     @property
     def events_out(self) -> int:
@@ -135,7 +179,12 @@ class Router:
         return frozenset(route.specific | {w + "." + WILDCARD for w in route.wildcards})
 
     def add_client(
-        self, key: Hashable, deliver: Deliver, mark: Callable[[], object] | None = None
+        self,
+        key: Hashable,
+        deliver: Deliver,
+        mark: Callable[[], object] | None = None,
+        *,
+        sink: object | None = None,
     ) -> None:
         """Know a client (holding nothing yet).
 
@@ -145,13 +194,18 @@ class Router:
             mark: called after each frame handed to it (normally a C-level
                 ``functools.partial(dirty.add, client)``: the writer then
                 visits only the clients that got something).
+            sink: the client's send buffer as a C ``Sink`` (no ``deliver``):
+                an accelerated router writes its frames straight into it, as
+                WebSocket frames, and the sink calls its own ``mark``;
+                ``deliver`` then only takes :meth:`broadcast` frames. A pure
+                Python router ignores it.
 
         Raises:
             ValueError: ``key`` is already known.
         """
         if key in self._routes:
             raise ValueError(f"client {key!r} is already routed")
-        self._routes[key] = _Route(key, deliver, mark or _nothing)
+        self._routes[key] = _Route(key, deliver, mark or _nothing, self._fast is not None, sink)
 
     def remove_client(self, key: Hashable) -> None:
         """Forget a client and everything it held (unknown keys are ignored)."""
@@ -196,7 +250,7 @@ class Router:
     def _reindex(self, prefix: str, ticker: str) -> None:
         """Rebuild the tuple of one specific topic from its holders."""
         holders = self._holders.get(prefix + "." + ticker, {})
-        appends = tuple(r.append for r in holders.values() if prefix not in r.wildcards)
+        appends = tuple(r.target for r in holders.values() if prefix not in r.wildcards)
         by_ticker = self._specific.setdefault(prefix, {})
         if appends:
             by_ticker[ticker] = appends
@@ -208,7 +262,7 @@ class Router:
     def _reindex_wildcard(self, route: _Route, prefix: str) -> None:
         """Rebuild ``prefix.*`` and the specific topics of ``prefix`` that ``route`` holds."""
         holders = self._holders.get(prefix + "." + WILDCARD, {})
-        appends = tuple(r.append for r in holders.values())
+        appends = tuple(r.target for r in holders.values())
         if appends:
             self._wild[prefix] = appends
         else:
@@ -240,6 +294,8 @@ class Router:
         """
         for tap in self.taps:
             tap(frame)
+        if self._fast is not None:
+            return self._route_fast(frame, self._fast)
         try:
             keys, raws = frame_keys(frame)
         except FrameDecodeError:
@@ -265,6 +321,28 @@ class Router:
                         append(raw)
                     out[ev] += len(appends)
         return self._deliver(frame, len(raws))
+
+    def _route_fast(self, frame: bytes, fast: Any) -> int:
+        wild, specific = self._wild, self._specific
+        counts = self.events_in, self.events_out_by_ev
+        result = fast.route(frame, wild, specific, *counts)
+        if result is None:  # not plain ASCII JSON: msgspec cuts it (or refuses it)
+            try:
+                keys, raws = frame_keys(frame)
+            except FrameDecodeError:
+                self.bad_frames += 1
+                return 0
+            evs = list(map(_EV_OF, keys))
+            instruments = list(map(_INSTRUMENT_OF, keys))
+            result = fast.route_parts(frame, evs, instruments, raws, wild, specific, *counts)
+        _, delivered, whole = result
+        self.frames_in += 1
+        if delivered:
+            self.frames_out += delivered
+            self.whole_frames += whole
+            if self._on_output is not None:
+                self._on_output()
+        return int(delivered)
 
     def _deliver(self, frame: bytes, count: int) -> int:
         delivered = whole = 0

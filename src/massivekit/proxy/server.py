@@ -332,7 +332,9 @@ class ProxyServer:
         market = session.market
         for event in events:
             if isinstance(event, Authenticated):
-                self.router(market).add_client(session.id, session.enqueue, session.mark)
+                self.router(market).add_client(
+                    session.id, session.enqueue, session.mark, sink=session.sink
+                )
                 self._cancel_idle(market)
                 self.upstream(market)
                 _log.debug("= client #%s (%s) on %s", session.id, event.principal, market.value)

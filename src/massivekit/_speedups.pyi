@@ -1,0 +1,34 @@
+"""Type stubs of the C fan-out core (src/massivekit/_speedups.c)."""
+
+from collections.abc import Callable, Iterable
+from typing import Any
+
+INSTRUMENT_FIELDS: dict[str, str]
+
+class Sink:
+    """One client's place in the routing index."""
+
+    def __init__(
+        self, deliver: Callable[[tuple[bytes, int, bool]], object], mark: Callable[[], object]
+    ) -> None: ...
+    @property
+    def pending(self) -> int: ...
+
+def route(
+    frame: bytes,
+    wild: dict[str, tuple[Sink, ...]],
+    specific: dict[str, dict[str, tuple[Sink, ...]]],
+    events_in: dict[str, int],
+    events_out: dict[str, int],
+) -> tuple[int, int, int] | None: ...
+def route_parts(
+    frame: bytes,
+    evs: list[str],
+    instruments: list[str | None],
+    raws: list[Any],
+    wild: dict[str, tuple[Sink, ...]],
+    specific: dict[str, dict[str, tuple[Sink, ...]]],
+    events_in: dict[str, int],
+    events_out: dict[str, int],
+) -> tuple[int, int, int]: ...
+def assemble(queue: Iterable[tuple[bytes, int, bool]]) -> tuple[bytes, int]: ...
