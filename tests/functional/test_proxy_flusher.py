@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 
 from massivekit.proxy.downstream import Flusher
 
@@ -48,4 +49,34 @@ async def test_rounds_under_load_are_spaced_by_the_interval() -> None:
     first, second, third = rounds.times
     assert second - first >= interval * 0.99
     assert third - second >= interval * 0.99
+    flusher.close()
+
+
+class SlowSession:
+    """Stands for a client whose write takes ``seconds`` (as 1,000 kernel writes do)."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self.queued = 1
+
+    def write(self) -> bool:
+        end = time.perf_counter() + self.seconds
+        while time.perf_counter() < end:  # busy, as a system call is: the loop is held
+            pass
+        return True
+
+
+async def test_a_long_round_spaces_the_next_by_duty() -> None:
+    """Writing may take at most half the time: reading and routing keep the rest."""
+    rounds = Rounds()
+    flusher = Flusher(rounds, interval=0.0, duty=1.0)
+    took = 0.03
+    for _ in range(2):
+        flusher.dirty.add(SlowSession(took))  # type: ignore[arg-type]
+        flusher.note_received()
+        flusher.schedule()
+        await rounds.next()
+    # The first round ran at once and ended `took` later; the second could
+    # not start before twice that after the first began.
+    assert rounds.times[1] - rounds.times[0] >= 2 * took * 0.95
     flusher.close()
