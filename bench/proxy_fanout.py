@@ -47,10 +47,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import selectors
 import subprocess
 import sys
 import time
+import urllib.request
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -211,6 +213,98 @@ def routing_main() -> None:
         print(f"{'':>8} vs the per-client filter: {ratios}", flush=True)
 
 
+# --- the raw limit: what a loopback write costs here -----------------------------------
+
+RAW_CLIENTS = (100, 1_000)
+RAW_BYTES = 2_000
+"""About what a client gets per write round at the target loads."""
+RAW_ROUNDS = 200
+TARGET_WRITE_EVERY_MS = 8.0
+"""p99 < 10 ms needs each client written at least this often (and routing time besides)."""
+
+_DRAIN = """
+import selectors, socket, sys
+port, clients, total = (int(a) for a in sys.argv[1:4])
+server = socket.create_server(("127.0.0.1", port))
+selector = selectors.DefaultSelector()
+for _ in range(clients):
+    conn, _ = server.accept()
+    conn.setblocking(False)
+    selector.register(conn, selectors.EVENT_READ)
+got = 0
+while got < total:
+    for key, _ in selector.select():
+        try:
+            got += len(key.fileobj.recv(1 << 20))
+        except BlockingIOError:
+            pass
+"""
+
+
+def raw_write_cost(clients: int) -> float:
+    """CPU microseconds per loopback write of :data:`RAW_BYTES`, writer on the proxy's core.
+
+    A reader process on the other core drains ``clients`` sockets; this
+    process writes to each in turn, :data:`RAW_ROUNDS` times, with a pause
+    between rounds as the proxy's writer has. On loopback the writer's
+    system call also does the receiving side's TCP work, as the proxy's do.
+    """
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    total = clients * RAW_BYTES * RAW_ROUNDS
+    reader = subprocess.Popen([_PY, "-c", _DRAIN, str(port), str(clients), str(total)])
+    _pin(reader.pid, OTHER_CORE)
+    _pin(os.getpid(), PROXY_CORE)
+    affinity = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else None
+    socks: list[socket.socket] = []
+    try:
+        deadline = time.monotonic() + START_TIMEOUT
+        while not socks:
+            try:
+                socks.append(socket.create_connection(("127.0.0.1", port)))
+            except ConnectionRefusedError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.01)
+        socks += [socket.create_connection(("127.0.0.1", port)) for _ in range(clients - 1)]
+        for sock in socks:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        payload = b"x" * RAW_BYTES
+        start = os.times()
+        for _ in range(RAW_ROUNDS):
+            for sock in socks:
+                sock.sendall(payload)
+            time.sleep(0.002)
+        end = os.times()
+        reader.wait(START_TIMEOUT)
+    finally:
+        for sock in socks:
+            sock.close()
+        if reader.poll() is None:
+            reader.kill()
+            reader.wait()
+        if affinity is not None:
+            os.sched_setaffinity(0, affinity)
+    cpu = (end.user - start.user) + (end.system - start.system)
+    return 1e6 * cpu / (clients * RAW_ROUNDS)
+
+
+def raw_limit_main() -> None:
+    """Print what the writes alone cost at the target fan-outs (the raw limit)."""
+    print("\nraw limit: loopback writes from one core (2 KB each, a reader on the other core)")
+    for clients in RAW_CLIENTS:
+        cost = raw_write_cost(clients)
+        share = cost * clients * (1000.0 / TARGET_WRITE_EVERY_MS) / 1e6
+        print(
+            f"{clients:>7} clients: {cost:.1f} us of CPU per write; writing each every "
+            f"{TARGET_WRITE_EVERY_MS:g} ms takes {100 * share:.0f}% of a core before any routing",
+            flush=True,
+        )
+
+
 # --- processes ---------------------------------------------------------------------------
 
 
@@ -313,10 +407,38 @@ def proxy_cmd(launcher: list[str], upstream_url: str, extra: Sequence[str] = ())
     ]  # fmt: skip
 
 
+_BUCKET = re.compile(rb'^massivekit_proxy_latency_seconds_bucket\{le="([^"]+)"\} (\S+)$', re.M)
+
+
+def latency_buckets(metrics_url: str | None) -> dict[float, float]:
+    """The proxy's own latency histogram (cumulative counts by upper bound), or {}."""
+    if metrics_url is None:
+        return {}
+    with urllib.request.urlopen(metrics_url, timeout=10) as response:
+        text = response.read()
+    return {float(le): float(count) for le, count in _BUCKET.findall(text)}
+
+
+def bucket_quantile(before: dict[float, float], after: dict[float, float], q: float) -> float:
+    """The upper bound (ms) of the bucket holding quantile ``q`` of the rounds in between."""
+    bounds = sorted(after)
+    total = after[bounds[-1]] - before.get(bounds[-1], 0.0)
+    for bound in bounds:
+        if total and after[bound] - before.get(bound, 0.0) >= q * total:
+            return bound * 1000.0
+    return float("inf")
+
+
 def run_load(
-    ws_url: str, key: str, clients: int, args: argparse.Namespace, drop: list[str], watch: int
+    ws_url: str,
+    key: str,
+    clients: int,
+    args: argparse.Namespace,
+    drop: list[str],
+    watch: int,
+    metrics_url: str | None = None,
 ) -> dict[str, Any]:
-    """Run the clients; sample ``watch``'s CPU over the measurement window."""
+    """Run the clients; sample ``watch``'s CPU (and its latency histogram) over the window."""
     cmd = [
         _PY, "-m", "bench._loadgen", "clients", "--url", ws_url, "--key", key,
         "--clients", str(clients), "--warmup", str(args.warmup),
@@ -327,14 +449,20 @@ def run_load(
         _pin(proc.pid, OTHER_CORE)
         deadline = time.monotonic() + args.warmup + args.duration + RUN_MARGIN
         cpu0 = t0 = cpu1 = t1 = 0.0
+        hist0: dict[float, float] = {}
+        hist1: dict[float, float] = {}
         while True:
             record = json.loads(_read_line(proc, deadline))
             if record["mark"] == "measure_start":
                 cpu0, t0 = cpu_seconds(watch), time.perf_counter()
+                hist0 = latency_buckets(metrics_url)
             elif record["mark"] == "measure_end":
                 cpu1, t1 = cpu_seconds(watch), time.perf_counter()
+                hist1 = latency_buckets(metrics_url)
             elif record["mark"] == "result":
                 record["cpu_pct"] = 100 * (cpu1 - cpu0) / (t1 - t0) if t1 > t0 else None
+                if hist1:
+                    record["proxy_p99_ms"] = bucket_quantile(hist0, hist1, 0.99)
                 return dict(record)
     finally:
         _stop(proc)
@@ -357,7 +485,8 @@ def run_config(clients: int, rate: int, args: argparse.Namespace) -> dict[str, A
             proxy_url,
         ):
             ws_proxy = proxy_url.replace("http://", "ws://", 1) + "/stocks"
-            row = run_load(ws_proxy, CLIENT_KEY, clients, args, drop, proxy.pid)
+            metrics = proxy_url + "/metrics"
+            row = run_load(ws_proxy, CLIENT_KEY, clients, args, drop, proxy.pid, metrics)
             row["rss_mb"], row["peak_rss_mb"] = memory_mb(proxy.pid)
             return row
 
@@ -382,7 +511,7 @@ def _rate(value: float) -> str:
 
 HEADER = (
     f"{'clients':>7} {'upstream':>9} {'seen up':>8} {'delivered':>10} {'of asked':>8} "
-    f"{'p50 ms':>7} {'p99 ms':>7} {'RSS MB':>7} {'CPU %':>6} {'load %':>6} "
+    f"{'p50 ms':>7} {'p99 ms':>7} {'in proxy':>8} {'RSS MB':>7} {'CPU %':>6} {'load %':>6} "
     f"{'conn p50/p99 ms':>16} {'drop->data first/half/all ms':>29}"
 )
 
@@ -397,10 +526,13 @@ def format_row(clients: int, rate: int, row: dict[str, Any]) -> str:
     )
     connect = f"{row['connect_p50_ms']:.0f}/{row['connect_p99_ms']:.0f}"
     rss = row.get("peak_rss_mb")
+    inside = row.get("proxy_p99_ms")
+    inside_text = "-" if inside is None else f"<={inside:g}" if inside < 1e9 else ">1000"
     return (
         f"{clients:>7} {_rate(rate):>9} {_rate(row['upstream_per_s']):>8} "
         f"{_rate(row['delivered_per_s']):>10} {share:>8} {_ms(row['latency_p50_ms']):>7} "
-        f"{_ms(row['latency_p99_ms']):>7} {_ms(rss):>7} {cpu:>6} {row['load_cpu_pct']:>6.0f} "
+        f"{_ms(row['latency_p99_ms']):>7} {inside_text:>8} {_ms(rss):>7} {cpu:>6} "
+        f"{row['load_cpu_pct']:>6.0f} "
         f"{connect:>16} {drop:>29}"
     )
 
@@ -465,6 +597,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = parser.parse_args([] if argv is None and __name__ != "__main__" else argv)
     if not args.skip_routing:
         routing_main()
+        raw_limit_main()
     if not args.skip_e2e:
         end_to_end(args)
 
