@@ -255,10 +255,10 @@ def raw_write_cost(clients: int) -> float:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     total = clients * RAW_BYTES * RAW_ROUNDS
+    affinity = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else None
     reader = subprocess.Popen([_PY, "-c", _DRAIN, str(port), str(clients), str(total)])
     _pin(reader.pid, OTHER_CORE)
-    _pin(os.getpid(), PROXY_CORE)
-    affinity = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else None
+    _pin(os.getpid(), PROXY_CORE)  # restored below: the processes started later inherit it
     socks: list[socket.socket] = []
     try:
         deadline = time.monotonic() + START_TIMEOUT
