@@ -111,7 +111,8 @@ class ProxyConfig:
         buffer_bytes: a client's send buffer (unsent frames) in bytes.
         flush_interval: the least time between two write rounds (one write per
             client each): under load, frames routed meanwhile go out together,
-            in fewer, larger writes; when idle, a frame goes out at once.
+            in fewer, larger writes; when idle, a frame goes out at once. A
+            round that took longer also waits as long again before the next.
         drain_timeout: seconds to flush buffers on shutdown before closing.
         auth_timeout: seconds a client has to authenticate.
         test_mode: mix scenario frames into the routed stream.
