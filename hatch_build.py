@@ -53,6 +53,7 @@ class CustomBuildHook(BuildHookInterface):  # type: ignore[type-arg]
             target = source.with_name(MODULE + suffix)
         else:
             target = Path(tempfile.mkdtemp(prefix="massivekit-build-")) / (MODULE + suffix)
+        target.unlink(missing_ok=True)  # never leave a stale build to be imported
         try:
             compile_extension(source, target)
         except (OSError, subprocess.CalledProcessError) as exc:

@@ -237,6 +237,24 @@ sink_reset(SinkObject *self)
     self->events = 0;
 }
 
+#define KEEP_BYTES (256 * 1024)
+
+/* Empty the buffer; give its memory back if a burst made it large and it
+ * held little this time (1,000 clients must not each keep a burst's worth). */
+static void
+sink_empty(SinkObject *self, Py_ssize_t held)
+{
+    if (self->bufcap > KEEP_BYTES && held * 4 < self->bufcap) {
+        PyMem_Free(self->buf);
+        self->buf = NULL;
+        self->bufcap = 0;
+        PyMem_Free(self->recs);
+        self->recs = NULL;
+        self->reccap = 0;
+    }
+    sink_reset(self);
+}
+
 static PyObject *
 Sink_take(SinkObject *self, PyObject *unused)
 {
@@ -245,14 +263,14 @@ Sink_take(SinkObject *self, PyObject *unused)
         return NULL;
     PyObject *result = Py_BuildValue("(Nnn)", data, self->nrecs, self->events);
     if (result != NULL)
-        sink_reset(self);
+        sink_empty(self, self->len);
     return result;
 }
 
 static PyObject *
 Sink_clear_buffer(SinkObject *self, PyObject *unused)
 {
-    sink_reset(self);
+    sink_empty(self, 0);
     Py_RETURN_NONE;
 }
 

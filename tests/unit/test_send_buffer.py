@@ -102,3 +102,16 @@ def test_the_c_sink_marks_when_it_stops_being_empty() -> None:
     assert len(marks) == 2
     with pytest.raises(TypeError):
         sink.push("text", 1)  # type: ignore[arg-type]
+
+
+def test_a_burst_does_not_keep_its_memory(kind: str) -> None:
+    buffer = make(kind, lambda: None)
+    for _ in range(300):
+        buffer.push(b"b" * 4_000, 1, True)  # a backed-up client's 1.2 MB
+    data, frames, _ = buffer.take()
+    assert frames == 300
+    assert len(data) > 1_200_000
+    buffer.push(b"small", 1)
+    assert buffer.take()[0] == wire(b"small")  # held little: the C sink frees its memory
+    buffer.push(b"again", 1, True)  # and grows it anew
+    assert buffer.take() == (wire(b"[again]"), 1, 1)

@@ -6,20 +6,22 @@ refusals and auth failures are exactly Massive's. What it adds is the
 sending side, built for fan-out:
 
 * **one write per client per round**: frames routed to a client wait in
-  its queue, and a single :class:`Flusher` callback per round (at most one
-  per loop turn, and under load at most one per ``flush_interval``) writes,
-  for every client that got something, all of it at once: WebSocket frames
-  built here (server frames are unmasked: a header, then the payload,
-  RFC 6455 5.2) and joined into one ``transport.write``. At 1,000 clients
-  a microsecond per write is already a core (PERFORMANCE.md), so never one
-  write per event or per upstream frame;
+  its send buffer (:class:`SendQueue`: the C fan-out core's ``Sink``, into
+  which the router writes each frame as a WebSocket frame, or the Python
+  :class:`SendBuffer`), and a single :class:`Flusher` callback per round
+  (at most one per loop turn; under load spaced by ``flush_interval`` and
+  by the last round's duration) writes, for every client that got
+  something, all of it at once, in one ``transport.write`` (server frames
+  are unmasked: a header, then the payload, RFC 6455 5.2). At 1,000
+  clients a microsecond per write is already a core (PERFORMANCE.md), so
+  never one write per event or per upstream frame;
 * **bounded buffers, explicit policy**: a client whose socket is backed up
   (the transport holds more than ``high_water`` bytes) is not written to;
   its frames wait, and once they pass ``buffer_bytes`` (checked each round)
   the policy applies: drop the oldest frames (counted), or ``slow_consumer``
   and a 1008 close, as Massive does. Control frames (acks, statuses) are
   never dropped;
-* **nothing waits on a client**: routing only appends to lists; a slow
+* **nothing waits on a client**: routing only appends to buffers; a slow
   client costs the others nothing but its own bookkeeping.
 """
 
