@@ -29,12 +29,12 @@ CFLAGS = ("-O2", "-fPIC", "-shared", "-std=c11", "-Wall", "-Wno-missing-field-in
 
 
 def compile_extension(source: Path, target: Path) -> None:
-    """Compile ``source`` into the shared object ``target`` with the interpreter's compiler.
+    """Compile ``source`` into the shared object ``target`` (``$CC``, else the interpreter's).
 
     Raises:
         OSError, subprocess.CalledProcessError: no compiler, or it failed.
     """
-    compiler = shlex.split(sysconfig.get_config_var("CC") or "cc")
+    compiler = shlex.split(os.environ.get("CC") or sysconfig.get_config_var("CC") or "cc")
     include = sysconfig.get_paths()["include"]
     target.parent.mkdir(parents=True, exist_ok=True)
     command = [*compiler, *CFLAGS, f"-I{include}", str(source), "-o", str(target)]
