@@ -506,6 +506,21 @@ add_count(PyObject *counts, PyObject *key, Py_ssize_t n)
     return rc;
 }
 
+/* The sink's spans joined by commas at `out`; returns the end. */
+static char *
+join_spans(char *out, const SinkObject *sink)
+{
+    const Span *spans = sink->spans;
+    memcpy(out, spans[0].ptr, spans[0].len);
+    out += spans[0].len;
+    for (Py_ssize_t j = 1; j < sink->count; j++) {
+        *out++ = ',';
+        memcpy(out, spans[j].ptr, spans[j].len);
+        out += spans[j].len;
+    }
+    return out;
+}
+
 /* Count, then hand each touched sink its frame; releases the state. */
 static PyObject *
 state_finish(State *st, PyObject *frame, const char *frame_ptr, Py_ssize_t frame_len,
@@ -540,15 +555,8 @@ state_finish(State *st, PyObject *frame, const char *frame_ptr, Py_ssize_t frame
             }
             char *out = put_header(sink->buf + sink->len, body);
             if (wrap) {
-                Span *spans = sink->spans;
                 *out++ = '[';
-                memcpy(out, spans[0].ptr, spans[0].len);
-                out += spans[0].len;
-                for (Py_ssize_t j = 1; j < count; j++) {
-                    *out++ = ',';
-                    memcpy(out, spans[j].ptr, spans[j].len);
-                    out += spans[j].len;
-                }
+                out = join_spans(out, sink);
                 *out = ']';
             } else {
                 memcpy(out, frame_ptr, frame_len);
@@ -573,15 +581,7 @@ state_finish(State *st, PyObject *frame, const char *frame_ptr, Py_ssize_t frame
                 failed = 1;
                 break;
             }
-            char *out = PyBytes_AS_STRING(payload);
-            Span *spans = sink->spans;
-            memcpy(out, spans[0].ptr, spans[0].len);
-            out += spans[0].len;
-            for (Py_ssize_t j = 1; j < count; j++) {
-                *out++ = ',';
-                memcpy(out, spans[j].ptr, spans[j].len);
-                out += spans[j].len;
-            }
+            join_spans(PyBytes_AS_STRING(payload), sink);
         }
         sink->count = 0;
         sink->bytes = 0;
@@ -711,94 +711,6 @@ scan_literal(Cur *c, const char *word, Py_ssize_t n)
     return 0;
 }
 
-static int scan_value(Cur *c, int depth);
-
-static int
-scan_object(Cur *c, int depth)
-{
-    const char *s;
-    Py_ssize_t n;
-    c->p++; /* { */
-    skip_ws(c);
-    if (c->p < c->end && *c->p == '}') {
-        c->p++;
-        return 0;
-    }
-    for (;;) {
-        if (c->p >= c->end || *c->p != '"' || scan_string(c, &s, &n) < 0)
-            return -1;
-        skip_ws(c);
-        if (c->p >= c->end || *c->p != ':')
-            return -1;
-        c->p++;
-        skip_ws(c);
-        if (scan_value(c, depth + 1) < 0)
-            return -1;
-        skip_ws(c);
-        if (c->p >= c->end)
-            return -1;
-        if (*c->p == '}') {
-            c->p++;
-            return 0;
-        }
-        if (*c->p != ',')
-            return -1;
-        c->p++;
-        skip_ws(c);
-    }
-}
-
-static int
-scan_array(Cur *c, int depth)
-{
-    c->p++; /* [ */
-    skip_ws(c);
-    if (c->p < c->end && *c->p == ']') {
-        c->p++;
-        return 0;
-    }
-    for (;;) {
-        if (scan_value(c, depth + 1) < 0)
-            return -1;
-        skip_ws(c);
-        if (c->p >= c->end)
-            return -1;
-        if (*c->p == ']') {
-            c->p++;
-            return 0;
-        }
-        if (*c->p != ',')
-            return -1;
-        c->p++;
-        skip_ws(c);
-    }
-}
-
-static int
-scan_value(Cur *c, int depth)
-{
-    const char *s;
-    Py_ssize_t n;
-    if (c->p >= c->end || depth > MAX_DEPTH)
-        return -1;
-    switch (*c->p) {
-    case '"':
-        return scan_string(c, &s, &n);
-    case '{':
-        return scan_object(c, depth);
-    case '[':
-        return scan_array(c, depth);
-    case 't':
-        return scan_literal(c, "true", 4);
-    case 'f':
-        return scan_literal(c, "false", 5);
-    case 'n':
-        return scan_literal(c, "null", 4);
-    default:
-        return scan_number(c);
-    }
-}
-
 /* What an event object says about its key. */
 enum { ABSENT = 0, STRING, NUL, OTHER };
 
@@ -828,13 +740,36 @@ field_index(const char *s, Py_ssize_t n)
     }
 }
 
-/* One event object at depth 1, its key fields noted (a repeated one: -1). */
+/* After a member of an array or object: 1 at its `close` (taken), 0 after a
+ * comma (taken, with the blanks after it), -1 for anything else. */
+static inline int
+next_member(Cur *c, char close)
+{
+    skip_ws(c);
+    if (c->p >= c->end)
+        return -1;
+    if (*c->p == close) {
+        c->p++;
+        return 1;
+    }
+    if (*c->p != ',')
+        return -1;
+    c->p++;
+    skip_ws(c);
+    return 0;
+}
+
+static int scan_value(Cur *c, int depth);
+
+/* An object. With `fields` (an event, at depth 1), the fields its key
+ * depends on are noted; a repeated one fails (msgspec's rules decide). */
 static int
-scan_event(Cur *c, Field *fields)
+scan_object(Cur *c, int depth, Field *fields)
 {
     const char *s;
     Py_ssize_t n;
-    memset(fields, 0, NFIELDS * sizeof(Field));
+    if (fields != NULL)
+        memset(fields, 0, NFIELDS * sizeof(Field));
     c->p++; /* { */
     skip_ws(c);
     if (c->p < c->end && *c->p == '}') {
@@ -844,7 +779,7 @@ scan_event(Cur *c, Field *fields)
     for (;;) {
         if (c->p >= c->end || *c->p != '"' || scan_string(c, &s, &n) < 0)
             return -1;
-        int f = field_index(s, n);
+        int f = fields != NULL ? field_index(s, n) : -1;
         skip_ws(c);
         if (c->p >= c->end || *c->p != ':')
             return -1;
@@ -855,7 +790,7 @@ scan_event(Cur *c, Field *fields)
         if (f >= 0) {
             Field *field = &fields[f];
             if (field->kind != ABSENT)
-                return -1; /* a repeated key: msgspec's rules decide */
+                return -1;
             if (*c->p == '"') {
                 field->kind = STRING;
                 if (scan_string(c, &field->s, &field->n) < 0)
@@ -866,23 +801,58 @@ scan_event(Cur *c, Field *fields)
                     return -1;
             } else {
                 field->kind = OTHER;
-                if (scan_value(c, 2) < 0)
+                if (scan_value(c, depth + 1) < 0)
                     return -1;
             }
-        } else if (scan_value(c, 2) < 0) {
+        } else if (scan_value(c, depth + 1) < 0) {
             return -1;
         }
-        skip_ws(c);
-        if (c->p >= c->end)
-            return -1;
-        if (*c->p == '}') {
-            c->p++;
-            return 0;
-        }
-        if (*c->p != ',')
-            return -1;
+        int end = next_member(c, '}');
+        if (end != 0)
+            return end < 0 ? -1 : 0;
+    }
+}
+
+static int
+scan_array(Cur *c, int depth)
+{
+    c->p++; /* [ */
+    skip_ws(c);
+    if (c->p < c->end && *c->p == ']') {
         c->p++;
-        skip_ws(c);
+        return 0;
+    }
+    for (;;) {
+        if (scan_value(c, depth + 1) < 0)
+            return -1;
+        int end = next_member(c, ']');
+        if (end != 0)
+            return end < 0 ? -1 : 0;
+    }
+}
+
+static int
+scan_value(Cur *c, int depth)
+{
+    const char *s;
+    Py_ssize_t n;
+    if (c->p >= c->end || depth > MAX_DEPTH)
+        return -1;
+    switch (*c->p) {
+    case '"':
+        return scan_string(c, &s, &n);
+    case '{':
+        return scan_object(c, depth, NULL);
+    case '[':
+        return scan_array(c, depth);
+    case 't':
+        return scan_literal(c, "true", 4);
+    case 'f':
+        return scan_literal(c, "false", 5);
+    case 'n':
+        return scan_literal(c, "null", 4);
+    default:
+        return scan_number(c);
     }
 }
 
@@ -1020,7 +990,7 @@ speedups_route(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
         if (c.p >= c.end)
             goto plain;
         if (*c.p == '{') {
-            if (scan_event(&c, fields) < 0)
+            if (scan_object(&c, 1, fields) < 0)
                 goto plain;
             int field = -1;
             if (fields[F_EV].kind == STRING) {
@@ -1068,17 +1038,11 @@ speedups_route(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
         if (route_event(&st, e, instrument, start, len) < 0)
             goto fail;
         events++;
-        skip_ws(&c);
-        if (c.p >= c.end)
+        int more = next_member(&c, ']');
+        if (more < 0)
             goto plain;
-        if (*c.p == ']') {
-            c.p++;
+        if (more > 0)
             break;
-        }
-        if (*c.p != ',')
-            goto plain;
-        c.p++;
-        skip_ws(&c);
     }
 end:
     skip_ws(&c);
