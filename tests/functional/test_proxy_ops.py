@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import logging
+import socket
+import struct
 import sys
 from typing import Any
 
@@ -249,3 +252,26 @@ async def test_stopping_with_clients_logs_no_warnings(
         with caplog.at_level("WARNING", logger="massivekit"):
             await proxy.aclose()
     assert not [r for r in caplog.records if r.name.startswith("massivekit.proxy")]
+
+
+async def test_clients_gone_during_the_upgrade_log_no_errors(
+    mock: MockServer, http: aiohttp.ClientSession, scale: float, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Regression: each such client logged an aiohttp traceback at ERROR (log flooding)."""
+    loop = asyncio.get_running_loop()
+    upgrade = (
+        b"GET /stocks HTTP/1.1\r\nHost: proxy\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+    )
+    async with proxy_for(mock.url, KEY) as proxy, clients(http, proxy) as make:
+        with caplog.at_level("ERROR"):
+            for _ in range(20):
+                sock = socket.socket()
+                sock.setblocking(False)
+                await loop.sock_connect(sock, ("127.0.0.1", proxy.port))
+                await loop.sock_sendall(sock, upgrade)
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                sock.close()  # a reset, before the 101 is written
+            client = await make(["T.*"])  # served as ever, after all of them
+            await client.until(lambda c: len(c.events) > 5, 10 * scale)
+        assert not [r for r in caplog.records if r.levelno >= logging.ERROR]

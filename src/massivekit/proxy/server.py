@@ -304,7 +304,11 @@ class ProxyServer:
         ws = web.WebSocketResponse(
             max_msg_size=MAX_ACTION_BYTES * 2, compress=False, timeout=2.0, autoping=True
         )
-        await ws.prepare(request)
+        try:
+            await ws.prepare(request)
+        except ConnectionResetError:  # gone before its 101: not the proxy's error to log
+            _log.debug("= a client at %s left during the upgrade", request.remote)
+            return web.Response()  # aiohttp's writing it fails quietly: the socket is gone
         transport = request.transport
         if transport is None:
             return ws
