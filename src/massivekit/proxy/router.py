@@ -109,7 +109,8 @@ class Router:
 
     Clients are added with the callable that takes their frames, then hold
     topics. Nothing here does I/O: the proxy's downstream sessions pass
-    their ``push`` as ``deliver``.
+    their ``enqueue`` as ``deliver`` and, with the C core, their send
+    buffer (a ``Sink``) as ``sink``.
 
     Args:
         on_output: called once per routed frame that reached some client.
