@@ -1035,7 +1035,9 @@ speedups_route(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
             if (instrument == NULL)
                 goto fail;
         }
-        if (route_event(&st, e, instrument, start, len) < 0)
+        int routed = route_event(&st, e, instrument, start, len);
+        Py_XDECREF(instrument);
+        if (routed < 0)
             goto fail;
         events++;
         int more = next_member(&c, ']');

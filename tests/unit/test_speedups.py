@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import os
 import random
+import tracemalloc
 from collections import deque
 
 import pytest
@@ -261,3 +262,36 @@ def test_assemble_frames_a_queue_as_the_python_writer_does(size: int) -> None:
         speedups.assemble([("x", 1, True)])  # type: ignore[list-item]
     with pytest.raises(TypeError):
         speedups.assemble([(b"x", 1, 1)])  # type: ignore[list-item]
+
+
+def test_routing_keeps_no_reference_it_does_not_own() -> None:
+    """Regression: each event's instrument str leaked one reference (a slow leak)."""
+    symbols = [f"S{i}" for i in range(6_000)]  # more than the core's str cache holds
+    frames = [
+        b"["
+        + b",".join(b'{"ev":"T","sym":"%s","p":1}' % s.encode() for s in symbols[i : i + 100])
+        + b"]"
+        for i in range(0, len(symbols), 100)
+    ]
+    router = Router(accelerated=True)
+    assert speedups is not None
+    sink = speedups.Sink(lambda: None)
+    router.add_client("c", lambda item: None, sink=sink)
+    router.subscribe("c", [f"T.{s}" for s in symbols[::2]])
+
+    def one_pass() -> None:
+        for frame in frames:
+            router.route(frame)
+        sink.take()
+
+    one_pass()
+    tracemalloc.start()
+    try:
+        one_pass()
+        before = tracemalloc.get_traced_memory()[0]
+        for _ in range(3):
+            one_pass()
+        grown = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    assert grown < 50_000, grown
