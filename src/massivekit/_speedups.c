@@ -335,6 +335,7 @@ static PyTypeObject SinkType = {
 
 typedef struct {
     PyObject *ev;        /* owned str */
+    int field;           /* route(): its instrument field (known_field), -1 if unknown */
     PyObject *wild;      /* borrowed tuple of sinks, or NULL */
     PyObject *by_ticker; /* borrowed dict, or NULL */
     Py_ssize_t in;
@@ -401,6 +402,7 @@ state_add_ev(State *st, PyObject *ev)
     }
     EvEntry *e = &st->evs[st->nevs];
     e->ev = ev;
+    e->field = -1;
     e->in = e->out = 0;
     e->wild = PyDict_GetItemWithError(st->wild, ev);
     if (e->wild == NULL && PyErr_Occurred())
@@ -634,30 +636,41 @@ typedef struct {
 static inline void
 skip_ws(Cur *c)
 {
-    while (c->p < c->end && (*c->p == ' ' || *c->p == '\n' || *c->p == '\r' || *c->p == '\t'))
-        c->p++;
+    const char *p = c->p;
+    /* Massive sends no blanks: one comparison in the usual case. */
+    while (p < c->end && (unsigned char)*p <= ' ' &&
+           (*p == ' ' || *p == '\n' || *p == '\r' || *p == '\t'))
+        p++;
+    c->p = p;
 }
 
-/* A plain string (no escape, ASCII, no control character): its body. */
+/* Bytes that end a plain string's body: the quote, and what sends it back to
+ * msgspec (a backslash, a control character, non-ASCII). */
+static unsigned char STRING_STOP[256];
+
+static void
+init_tables(void)
+{
+    for (int ch = 0; ch < 256; ch++)
+        STRING_STOP[ch] = ch == '"' || ch == '\\' || ch < 0x20 || ch >= 0x80;
+}
+
+/* A plain string (no escape, ASCII, no control character): its body.
+ * The scanned bytes are a bytes object's, which always end in a NUL: the
+ * NUL stops the loop like any control character, so it needs no bound. */
 static inline int
 scan_string(Cur *c, const char **start, Py_ssize_t *len)
 {
-    const char *p = c->p + 1; /* past the opening quote */
-    const char *s = p;
-    const char *end = c->end;
-    while (p < end) {
-        unsigned char ch = (unsigned char)*p;
-        if (ch == '"') {
-            *start = s;
-            *len = p - s;
-            c->p = p + 1;
-            return 0;
-        }
-        if (ch == '\\' || ch < 0x20 || ch >= 0x80)
-            return -1;
+    const unsigned char *p = (const unsigned char *)c->p + 1; /* past the opening quote */
+    const unsigned char *s = p;
+    while (!STRING_STOP[*p])
         p++;
-    }
-    return -1;
+    if (*p != '"' || (const char *)p >= c->end)
+        return -1;
+    *start = (const char *)s;
+    *len = p - s;
+    c->p = (const char *)p + 1;
+    return 0;
 }
 
 static inline int
@@ -732,9 +745,9 @@ field_index(const char *s, Py_ssize_t n)
     case 2:
         return s[0] == 'e' && s[1] == 'v' ? F_EV : -1;
     case 3:
-        return memcmp(s, "sym", 3) == 0 ? F_SYM : -1;
+        return s[0] == 's' && s[1] == 'y' && s[2] == 'm' ? F_SYM : -1;
     case 4:
-        return memcmp(s, "pair", 4) == 0 ? F_PAIR : -1;
+        return s[0] == 'p' && s[1] == 'a' && s[2] == 'i' && s[3] == 'r' ? F_PAIR : -1;
     default:
         return -1;
     }
@@ -938,7 +951,10 @@ entry_for(State *st, const char *s, Py_ssize_t n)
     PyObject *ev = ascii_str(s, n);
     if (ev == NULL)
         return -1;
-    return state_add_ev(st, ev);
+    Py_ssize_t index = state_add_ev(st, ev);
+    if (index >= 0)
+        st->evs[index].field = known_field(s, n);
+    return index;
 }
 
 static PyObject *
@@ -989,15 +1005,26 @@ speedups_route(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
         const Field *inst = NULL;
         if (c.p >= c.end)
             goto plain;
-        if (*c.p == '{') {
+        int is_object = *c.p == '{';
+        if (is_object) {
             if (scan_object(&c, 1, fields) < 0)
                 goto plain;
-            int field = -1;
             if (fields[F_EV].kind == STRING) {
                 ev_s = fields[F_EV].s;
                 ev_n = fields[F_EV].n;
-                field = known_field(ev_s, ev_n);
             }
+        } else if (scan_value(&c, 1) < 0) {
+            goto plain;
+        }
+        if (last < 0 || PyUnicode_GET_LENGTH(st.evs[last].ev) != ev_n ||
+            memcmp(PyUnicode_1BYTE_DATA(st.evs[last].ev), ev_s, ev_n) != 0) {
+            last = entry_for(&st, ev_s, ev_n);
+            if (last < 0)
+                goto fail;
+        }
+        EvEntry *e = &st.evs[last];
+        if (is_object) {
+            int field = e->field; /* -1 for "" (no ev, or not a string) */
             int tagged = 0;
             if (field == F_EV) {
                 tagged = 1; /* status: no instrument */
@@ -1018,17 +1045,8 @@ speedups_route(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
                 else if (fields[F_T].kind == STRING)
                     inst = &fields[F_T];
             }
-        } else if (scan_value(&c, 1) < 0) {
-            goto plain;
         }
         Py_ssize_t len = c.p - start;
-        if (last < 0 || PyUnicode_GET_LENGTH(st.evs[last].ev) != ev_n ||
-            memcmp(PyUnicode_1BYTE_DATA(st.evs[last].ev), ev_s, ev_n) != 0) {
-            last = entry_for(&st, ev_s, ev_n);
-            if (last < 0)
-                goto fail;
-        }
-        EvEntry *e = &st.evs[last];
         PyObject *instrument = NULL;
         if (inst != NULL && e->by_ticker != NULL) {
             instrument = cached_str(inst->s, inst->n);
@@ -1230,6 +1248,7 @@ static struct PyModuleDef module_def = {
 PyMODINIT_FUNC
 PyInit__speedups(void)
 {
+    init_tables();
     if (PyType_Ready(&SinkType) < 0)
         return NULL;
     PyObject *m = PyModule_Create(&module_def);
