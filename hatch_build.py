@@ -45,15 +45,17 @@ class CustomBuildHook(BuildHookInterface):  # type: ignore[type-arg]
     """Adds the compiled module to the wheel (or the source tree when editable)."""
 
     def initialize(self, version: str, build_data: dict[str, Any]) -> None:
-        if self.target_name != "wheel" or os.environ.get("MASSIVEKIT_PURE_PYTHON"):
+        if self.target_name != "wheel":
             return
         suffix = sysconfig.get_config_var("EXT_SUFFIX") or ".so"
         source = Path(self.root) / SOURCE
         if version == "editable":
             target = source.with_name(MODULE + suffix)
+            target.unlink(missing_ok=True)  # never leave a stale build to be imported
         else:
             target = Path(tempfile.mkdtemp(prefix="massivekit-build-")) / (MODULE + suffix)
-        target.unlink(missing_ok=True)  # never leave a stale build to be imported
+        if os.environ.get("MASSIVEKIT_PURE_PYTHON"):
+            return
         try:
             compile_extension(source, target)
         except (OSError, subprocess.CalledProcessError) as exc:
