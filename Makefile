@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed
 
 .PHONY: demo test unit functional coverage codegen lint fmt bench mock clean
 
-$(STAMP): pyproject.toml hatch_build.py src/massivekit/_speedups.c
+$(STAMP): pyproject.toml hatch_build.py src/massivekit/proxy/_fanout.c
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'

@@ -1,4 +1,4 @@
-"""Build hook: compile the proxy's C fan-out core, ``massivekit._speedups``.
+"""Build hook: compile the proxy's C fan-out core, ``massivekit.proxy._fanout``.
 
 The package works without it (the pure-Python router is the reference), so a
 machine without a C compiler or Python's headers still installs: the hook
@@ -23,8 +23,8 @@ from typing import Any
 
 from hatchling.builders.hooks.plugin.interface import BuildHookInterface
 
-SOURCE = Path("src/massivekit/_speedups.c")
-MODULE = "_speedups"
+SOURCE = Path("src/massivekit/proxy/_fanout.c")
+MODULE = "_fanout"
 CFLAGS = ("-O2", "-fPIC", "-shared", "-std=c11", "-Wall", "-Wno-missing-field-initializers")
 
 
@@ -67,6 +67,6 @@ class CustomBuildHook(BuildHookInterface):  # type: ignore[type-arg]
             )
             return
         if version != "editable":
-            build_data["force_include"][str(target)] = f"massivekit/{MODULE}{suffix}"
+            build_data["force_include"][str(target)] = f"massivekit/proxy/{MODULE}{suffix}"
         build_data["pure_python"] = False
         build_data["infer_tag"] = True

@@ -100,7 +100,7 @@ def _routing_frames() -> list[bytes]:
 
 
 def _router(sets: list[list[str]], accelerated: bool) -> tuple[Route, Callable[[], int]]:
-    from massivekit._accel import speedups
+    from massivekit.proxy._accel import fanout
     from massivekit.proxy.downstream import SendBuffer, SendQueue
     from massivekit.proxy.router import Router
 
@@ -111,8 +111,8 @@ def _router(sets: list[list[str]], accelerated: bool) -> tuple[Route, Callable[[
     buffers: list[SendQueue] = []
     for i, topics in enumerate(sets):
         if accelerated:
-            assert speedups is not None
-            sink = speedups.Sink(_nothing)
+            assert fanout is not None
+            sink = fanout.Sink(_nothing)
             router.add_client(i, lambda item, sink=sink: sink.push(*item), sink=sink)
             buffers.append(sink)
         else:
@@ -186,14 +186,14 @@ def _measure(route: Route, tally: Callable[[], int], frames: list[bytes]) -> tup
 def routing_main() -> None:
     """Print the routing-stage comparison for 100 and 1,000 clients."""
     from bench._loadgen import plan
-    from massivekit._accel import speedups
+    from massivekit.proxy._accel import fanout
 
     frames = _routing_frames()
     print("proxy fan-out, routing only (one core, 100-event stocks frames, buffers taken per turn)")
     head = ("clients", "router", "upstream ev/s", "deliveries/s", "ns/delivery")
     print(f"{head[0]:>8} {head[1]:<24} {head[2]:>14} {head[3]:>13} {head[4]:>12}")
     builds: list[tuple[str, Callable[[list[list[str]]], tuple[Route, Callable[[], int]]]]] = []
-    if speedups is not None:
+    if fanout is not None:
         builds.append(("massivekit Router, C", lambda sets: _router(sets, True)))
     else:
         print("(the C fan-out core is not built: massivekit Router, C is not measured)")

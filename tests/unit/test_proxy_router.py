@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from massivekit._accel import speedups
+from massivekit.proxy._accel import fanout
 from massivekit.proxy.router import Deliver, Outgoing, Router, render
 
 FRAME = (
@@ -36,7 +36,7 @@ _ACCELERATED = [False]
         pytest.param(
             True,
             id="c",
-            marks=pytest.mark.skipif(speedups is None, reason="C fan-out core not built"),
+            marks=pytest.mark.skipif(fanout is None, reason="C fan-out core not built"),
         ),
     ],
 )

@@ -11,19 +11,19 @@ from collections.abc import Callable
 
 import pytest
 
-from massivekit._accel import speedups
+from massivekit.proxy._accel import fanout
 from massivekit.proxy.downstream import CONTROL, SendBuffer, SendQueue
 from massivekit.wsframe import ws_text_header
 
 KINDS = [pytest.param("python", id="python")]
-if speedups is not None:
+if fanout is not None:
     KINDS.append(pytest.param("c", id="c"))
 
 
 def make(kind: str, mark: Callable[[], object]) -> SendQueue:
     if kind == "c":
-        assert speedups is not None
-        sink: SendQueue = speedups.Sink(mark)
+        assert fanout is not None
+        sink: SendQueue = fanout.Sink(mark)
         return sink
     return SendBuffer(mark)
 
@@ -90,10 +90,10 @@ def test_drop_oldest_with_nothing_over_drops_nothing(kind: str) -> None:
 
 
 def test_the_c_sink_marks_when_it_stops_being_empty() -> None:
-    if speedups is None:
+    if fanout is None:
         pytest.skip("C fan-out core not built")
     marks: list[int] = []
-    sink = speedups.Sink(lambda: marks.append(1))
+    sink = fanout.Sink(lambda: marks.append(1))
     sink.push(b"a", 1)
     sink.push(b"b", 1)
     assert len(marks) == 1

@@ -39,7 +39,6 @@ from typing import Any, Final, Protocol
 
 from aiohttp import WSMsgType, web
 
-from massivekit._accel import speedups
 from massivekit.auth import get_logger
 from massivekit.config import Market
 from massivekit.protocol.server import (
@@ -50,6 +49,7 @@ from massivekit.protocol.server import (
     ServerState,
 )
 from massivekit.protocol.status import Status
+from massivekit.proxy._accel import fanout
 from massivekit.proxy.config import SlowClientPolicy
 from massivekit.proxy.router import Deliver, Outgoing
 from massivekit.wsframe import HEADERS, TABLE, ws_text_header
@@ -95,7 +95,7 @@ def _assemble_python(pending: Iterable[Outgoing]) -> tuple[bytes, int]:
 
 
 _assemble: Callable[[Iterable[Outgoing]], tuple[bytes, int]] = (
-    speedups.assemble if speedups is not None else _assemble_python
+    fanout.assemble if fanout is not None else _assemble_python
 )
 """One copy into the bytes written (C, when the fan-out core is built)."""
 _PAYLOAD: Final = operator.itemgetter(0)
@@ -106,7 +106,7 @@ class SendQueue(Protocol):
     """A client's send buffer: frames in order, written all at once.
 
     Two implementations: :class:`SendBuffer` here, and the C fan-out core's
-    ``Sink`` (``massivekit._speedups``), which the router writes routed
+    ``Sink`` (``massivekit.proxy._fanout``), which the router writes routed
     frames into directly, as WebSocket frames, with no object per frame.
     """
 
@@ -366,8 +366,8 @@ class ClientSession:
         self.enqueue: Deliver
         """Queue one frame for this client (the router's ``deliver``)."""
         self.buffer: SendQueue
-        if speedups is not None:
-            self.sink = self.buffer = speedups.Sink(self.mark)
+        if fanout is not None:
+            self.sink = self.buffer = fanout.Sink(self.mark)
             self.enqueue = self._push_item
         else:
             python = SendBuffer(self.mark)

@@ -23,7 +23,7 @@ Handing a client its frame is C-level too: the client's ``deliver`` is the
 ``set.add``; the router tells its owner once per frame (``on_output``) that
 queues have grown.
 
-When the C fan-out core is built (``massivekit._speedups``, see
+When the C fan-out core is built (``massivekit.proxy._fanout``, see
 ``hatch_build.py``), the same index holds its ``Sink`` objects instead of
 ``append`` methods and one C call routes the whole frame: it scans the JSON
 array itself (anything outside plain ASCII JSON goes back to msgspec, which
@@ -41,10 +41,10 @@ from typing import Any, Final
 
 import msgspec
 
-from massivekit._accel import speedups
 from massivekit.models.events import FrameDecodeError
 from massivekit.models.routing import frame_keys
 from massivekit.protocol.topics import WILDCARD
+from massivekit.proxy._accel import fanout
 
 __all__ = ["Deliver", "Outgoing", "Router", "render"]
 
@@ -94,12 +94,12 @@ class _Route:
         self.mark = mark
         self.pending: list[msgspec.Raw] = []
         self.target: _Target
-        if not fast or speedups is None:
+        if not fast or fanout is None:
             self.target = self.pending.append
         elif sink is not None:
             self.target = sink  # the client's send buffer: frames are written into it
         else:
-            self.target = speedups.Sink(mark, deliver)  # frames go to deliver, as tuples
+            self.target = fanout.Sink(mark, deliver)  # frames go to deliver, as tuples
         self.specific: set[str] = set()  # "T.AAPL", whether covered by a wildcard or not
         self.wildcards: set[str] = set()  # "T" for T.*
 
@@ -126,9 +126,9 @@ class Router:
     def __init__(
         self, on_output: Callable[[], None] | None = None, *, accelerated: bool | None = None
     ) -> None:
-        if accelerated and speedups is None:
-            raise RuntimeError("the C fan-out core (massivekit._speedups) is not available")
-        self._fast = speedups if accelerated is not False else None
+        if accelerated and fanout is None:
+            raise RuntimeError("the C fan-out core (massivekit.proxy._fanout) is not available")
+        self._fast = fanout if accelerated is not False else None
         self._on_output = on_output
         self._routes: dict[Hashable, _Route] = {}
         self._active: list[_Route] = []  # routes holding at least one topic

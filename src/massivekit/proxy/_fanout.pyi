@@ -1,4 +1,4 @@
-"""Type stubs of the C fan-out core (src/massivekit/_speedups.c)."""
+"""Type stubs of the C fan-out core (src/massivekit/proxy/_fanout.c)."""
 
 from collections.abc import Callable, Iterable
 from typing import Any

@@ -22,17 +22,19 @@ from collections import deque
 
 import pytest
 
-from massivekit._accel import speedups
 from massivekit.config import Market
 from massivekit.models.routing import INSTRUMENT_FIELDS
+from massivekit.proxy._accel import fanout
 from massivekit.proxy.downstream import _assemble_python
 from massivekit.proxy.router import Outgoing, Router, render
 from massivekit.sim.market import MarketSimulator
 from massivekit.wsframe import ws_text_header
 
-if speedups is None:
+if fanout is None:
     if os.environ.get("MASSIVEKIT_REQUIRE_SPEEDUPS"):
-        raise RuntimeError("MASSIVEKIT_REQUIRE_SPEEDUPS is set but massivekit._speedups is absent")
+        raise RuntimeError(
+            "MASSIVEKIT_REQUIRE_SPEEDUPS is set but massivekit.proxy._fanout is absent"
+        )
     pytest.skip("C fan-out core not built", allow_module_level=True)
 
 Got = dict[int, list[tuple[bytes, int, bool]]]
@@ -47,7 +49,7 @@ class Pair:
     """
 
     def __init__(self, subscriptions: list[list[str]]) -> None:
-        assert speedups is not None
+        assert fanout is not None
         self.routers = (Router(accelerated=False), Router(accelerated=True))
         self.got: tuple[Got, Got] = ({}, {})
         for router, got in zip(self.routers, self.got, strict=True):
@@ -56,7 +58,7 @@ class Pair:
                 router.add_client(client, self._recorder(got[client]))
                 router.subscribe(client, topics)
         self.buffered = Router(accelerated=True)
-        self.sinks = [speedups.Sink(lambda: None) for _ in subscriptions]
+        self.sinks = [fanout.Sink(lambda: None) for _ in subscriptions]
         for client, (topics, sink) in enumerate(zip(subscriptions, self.sinks, strict=True)):
             self.buffered.add_client(client, lambda item: None, sink=sink)
             self.buffered.subscribe(client, topics)
@@ -116,8 +118,8 @@ def _mix(topics: list[str], seed: int, clients: int = 12) -> list[list[str]]:
 
 
 def test_the_compiled_core_knows_the_same_instrument_fields() -> None:
-    assert speedups is not None
-    assert dict(INSTRUMENT_FIELDS) == speedups.INSTRUMENT_FIELDS
+    assert fanout is not None
+    assert dict(INSTRUMENT_FIELDS) == fanout.INSTRUMENT_FIELDS
 
 
 @pytest.mark.parametrize(
@@ -217,7 +219,7 @@ def test_a_frame_of_many_codes_routes_the_same() -> None:
 
 
 def test_a_sink_is_empty_between_frames_even_when_delivery_fails() -> None:
-    assert speedups is not None
+    assert fanout is not None
     calls: list[Outgoing] = []
 
     def deliver(item: Outgoing) -> None:
@@ -240,28 +242,28 @@ def test_a_sink_is_empty_between_frames_even_when_delivery_fails() -> None:
 
 
 def test_sinks_take_only_callables_and_routes_only_sinks() -> None:
-    assert speedups is not None
+    assert fanout is not None
     with pytest.raises(TypeError):
-        speedups.Sink(1, print)  # type: ignore[arg-type]
+        fanout.Sink(1, print)  # type: ignore[arg-type]
     with pytest.raises(TypeError, match="Sink"):
-        speedups.route(b'[{"ev":"T","sym":"A"}]', {"T": (print,)}, {}, {}, {})  # type: ignore[dict-item]
+        fanout.route(b'[{"ev":"T","sym":"A"}]', {"T": (print,)}, {}, {}, {})  # type: ignore[dict-item]
     with pytest.raises(TypeError, match="dicts"):
-        speedups.route(b"[]", [], {}, {}, {})  # type: ignore[arg-type]
-    assert speedups.route("[]", {}, {}, {}, {}) is None  # type: ignore[arg-type]
+        fanout.route(b"[]", [], {}, {}, {})  # type: ignore[arg-type]
+    assert fanout.route("[]", {}, {}, {}, {}) is None  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize("size", [0, 1, 123, 124, 125, 126, 65_533, 65_534, 65_535, 70_000])
 def test_assemble_frames_a_queue_as_the_python_writer_does(size: int) -> None:
-    assert speedups is not None
+    assert fanout is not None
     queue: deque[Outgoing] = deque(
         [(b"x" * size, 3, True), (b"y" * size, 2, False), (b'[{"ev":"status"}]', -1, False)]
     )
-    assert speedups.assemble(queue) == _assemble_python(queue)
-    assert speedups.assemble(deque()) == (b"", 0)
+    assert fanout.assemble(queue) == _assemble_python(queue)
+    assert fanout.assemble(deque()) == (b"", 0)
     with pytest.raises(TypeError):
-        speedups.assemble([("x", 1, True)])  # type: ignore[list-item]
+        fanout.assemble([("x", 1, True)])  # type: ignore[list-item]
     with pytest.raises(TypeError):
-        speedups.assemble([(b"x", 1, 1)])  # type: ignore[list-item]
+        fanout.assemble([(b"x", 1, 1)])  # type: ignore[list-item]
 
 
 def test_routing_keeps_no_reference_it_does_not_own() -> None:
@@ -274,8 +276,8 @@ def test_routing_keeps_no_reference_it_does_not_own() -> None:
         for i in range(0, len(symbols), 100)
     ]
     router = Router(accelerated=True)
-    assert speedups is not None
-    sink = speedups.Sink(lambda: None)
+    assert fanout is not None
+    sink = fanout.Sink(lambda: None)
     router.add_client("c", lambda item: None, sink=sink)
     router.subscribe("c", [f"T.{s}" for s in symbols[::2]])
 

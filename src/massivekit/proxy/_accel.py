@@ -1,4 +1,4 @@
-"""The C fan-out core (``massivekit._speedups``), when it was built.
+"""The C fan-out core (``massivekit.proxy._fanout``), when it was built.
 
 ``hatch_build.py`` compiles it at install time; without a compiler the
 package installs without it and the proxy routes in pure Python, which stays
@@ -12,18 +12,18 @@ from __future__ import annotations
 import os
 from types import ModuleType
 
-__all__ = ["speedups"]
+__all__ = ["fanout"]
 
 
 def _load() -> ModuleType | None:
     if os.environ.get("MASSIVEKIT_PURE_PYTHON"):
         return None
     try:
-        from massivekit import _speedups
+        from massivekit.proxy import _fanout
     except ImportError:
         return None
-    return _speedups
+    return _fanout
 
 
-speedups: ModuleType | None = _load()
+fanout: ModuleType | None = _load()
 """The compiled module, or ``None`` (not built, or ``MASSIVEKIT_PURE_PYTHON`` set)."""

@@ -1,6 +1,6 @@
-/* massivekit._speedups: the proxy's fan-out hot path in C.
+/* massivekit.proxy._fanout: the proxy's fan-out hot path in C.
  *
- * The pure-Python router (massivekit/proxy/router.py) stays the reference:
+ * The pure-Python router (router.py) stays the reference:
  * this module routes exactly as it does (a differential test checks every
  * cluster's events and the odd ones), only without bytecode per event or per
  * (event, client). PERFORMANCE.md asks for a few tens of nanoseconds per
@@ -316,7 +316,7 @@ static PyMethodDef Sink_methods[] = {
 
 static PyTypeObject SinkType = {
     PyVarObject_HEAD_INIT(NULL, 0)
-    .tp_name = "massivekit._speedups.Sink",
+    .tp_name = "massivekit.proxy._fanout.Sink",
     .tp_basicsize = sizeof(SinkObject),
     .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
     .tp_doc = "Sink(mark, deliver=None): one client's place in the routing index, and "
@@ -1239,14 +1239,14 @@ static PyMethodDef methods[] = {
 
 static struct PyModuleDef module_def = {
     PyModuleDef_HEAD_INIT,
-    .m_name = "massivekit._speedups",
-    .m_doc = "The proxy's fan-out hot path in C (see massivekit/proxy/router.py).",
+    .m_name = "massivekit.proxy._fanout",
+    .m_doc = "The proxy's fan-out hot path in C (see router.py).",
     .m_size = -1,
     .m_methods = methods,
 };
 
 PyMODINIT_FUNC
-PyInit__speedups(void)
+PyInit__fanout(void)
 {
     init_tables();
     if (PyType_Ready(&SinkType) < 0)
