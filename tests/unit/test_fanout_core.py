@@ -297,3 +297,19 @@ def test_routing_keeps_no_reference_it_does_not_own() -> None:
     finally:
         tracemalloc.stop()
     assert grown < 50_000, grown
+
+
+def test_a_mark_that_raises_leaves_a_whole_frame_and_no_spans() -> None:
+    assert fanout is not None
+
+    def mark() -> None:
+        raise RuntimeError("mark failed")
+
+    sink = fanout.Sink(mark)
+    router = Router(accelerated=True)
+    router.add_client("c", lambda item: None, sink=sink)
+    router.subscribe("c", ["T.*"])
+    with pytest.raises(RuntimeError, match="mark failed"):
+        router.route(b'[{"ev":"T","sym":"A"},{"ev":"Q","sym":"B"}]')
+    assert sink.pending == 0
+    assert sink.take() == (ws_text_header(22) + b'[{"ev":"T","sym":"A"}]', 1, 1)
