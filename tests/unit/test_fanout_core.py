@@ -18,14 +18,12 @@ from __future__ import annotations
 import os
 import random
 import tracemalloc
-from collections import deque
 
 import pytest
 
 from massivekit.config import Market
 from massivekit.models.routing import INSTRUMENT_FIELDS
 from massivekit.proxy._accel import fanout
-from massivekit.proxy.downstream import _assemble_python
 from massivekit.proxy.router import Outgoing, Router, render
 from massivekit.sim.market import MarketSimulator
 from massivekit.wsframe import ws_text_header
@@ -250,20 +248,6 @@ def test_sinks_take_only_callables_and_routes_only_sinks() -> None:
     with pytest.raises(TypeError, match="dicts"):
         fanout.route(b"[]", [], {}, {}, {})  # type: ignore[arg-type]
     assert fanout.route("[]", {}, {}, {}, {}) is None  # type: ignore[arg-type]
-
-
-@pytest.mark.parametrize("size", [0, 1, 123, 124, 125, 126, 65_533, 65_534, 65_535, 70_000])
-def test_assemble_frames_a_queue_as_the_python_writer_does(size: int) -> None:
-    assert fanout is not None
-    queue: deque[Outgoing] = deque(
-        [(b"x" * size, 3, True), (b"y" * size, 2, False), (b'[{"ev":"status"}]', -1, False)]
-    )
-    assert fanout.assemble(queue) == _assemble_python(queue)
-    assert fanout.assemble(deque()) == (b"", 0)
-    with pytest.raises(TypeError):
-        fanout.assemble([("x", 1, True)])  # type: ignore[list-item]
-    with pytest.raises(TypeError):
-        fanout.assemble([(b"x", 1, 1)])  # type: ignore[list-item]
 
 
 def test_routing_keeps_no_reference_it_does_not_own() -> None:

@@ -23,8 +23,6 @@
  *                            the caller then routes it with route_parts.
  *   route_parts(frame, evs, instruments, raws, wild, specific, events_in, events_out)
  *                            the same from keys the caller decoded itself.
- *   assemble(queue)          the WebSocket text frames of a client's queue of
- *                            (payload, events, wrap) as one bytes, and the events.
  *
  * The scanner never decides that a frame is bad: anything it does not
  * recognise as plain JSON goes back to msgspec, which raises the clear error.
@@ -969,7 +967,7 @@ check_index(PyObject *wild, PyObject *specific, PyObject *events_in, PyObject *e
 }
 
 static PyObject *
-speedups_route(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+fanout_route(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
 {
     if (nargs != 5) {
         PyErr_SetString(PyExc_TypeError, "route(frame, wild, specific, events_in, events_out)");
@@ -1078,7 +1076,7 @@ fail:
 }
 
 static PyObject *
-speedups_route_parts(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+fanout_route_parts(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
 {
     if (nargs != 8) {
         PyErr_SetString(PyExc_TypeError,
@@ -1148,7 +1146,7 @@ done:
     return result;
 }
 
-/* ------------------------------------------------------------ assemble */
+/* ----------------------------------------------- WebSocket frame headers */
 
 static inline Py_ssize_t
 header_size(Py_ssize_t n)
@@ -1174,66 +1172,13 @@ put_header(char *out, Py_ssize_t n)
     return out;
 }
 
-static PyObject *
-speedups_assemble(PyObject *module, PyObject *queue)
-{
-    PyObject *items = PySequence_List(queue);
-    if (items == NULL)
-        return NULL;
-    Py_ssize_t n = PyList_GET_SIZE(items), total = 0, events = 0;
-    PyObject *result = NULL;
-    for (Py_ssize_t i = 0; i < n; i++) {
-        PyObject *item = PyList_GET_ITEM(items, i);
-        if (!PyTuple_CheckExact(item) || PyTuple_GET_SIZE(item) != 3 ||
-            !PyBytes_Check(PyTuple_GET_ITEM(item, 0))) {
-            PyErr_SetString(PyExc_TypeError, "assemble: items are (bytes, events, wrap)");
-            goto done;
-        }
-        if (!PyBool_Check(PyTuple_GET_ITEM(item, 2))) {
-            PyErr_SetString(PyExc_TypeError, "assemble: items are (bytes, events, wrap)");
-            goto done;
-        }
-        int wrap = PyTuple_GET_ITEM(item, 2) == Py_True;
-        Py_ssize_t count = PyLong_AsSsize_t(PyTuple_GET_ITEM(item, 1));
-        if (count == -1 && PyErr_Occurred())
-            goto done;
-        if (count > 0)
-            events += count;
-        Py_ssize_t size = PyBytes_GET_SIZE(PyTuple_GET_ITEM(item, 0)) + (wrap ? 2 : 0);
-        total += header_size(size) + size;
-    }
-    PyObject *data = PyBytes_FromStringAndSize(NULL, total);
-    if (data == NULL)
-        goto done;
-    char *out = PyBytes_AS_STRING(data);
-    for (Py_ssize_t i = 0; i < n; i++) {
-        PyObject *item = PyList_GET_ITEM(items, i);
-        PyObject *payload = PyTuple_GET_ITEM(item, 0);
-        int wrap = PyTuple_GET_ITEM(item, 2) == Py_True;
-        Py_ssize_t len = PyBytes_GET_SIZE(payload);
-        out = put_header(out, len + (wrap ? 2 : 0));
-        if (wrap)
-            *out++ = '[';
-        memcpy(out, PyBytes_AS_STRING(payload), len);
-        out += len;
-        if (wrap)
-            *out++ = ']';
-    }
-    result = Py_BuildValue("(Nn)", data, events);
-done:
-    Py_DECREF(items);
-    return result;
-}
-
 /* -------------------------------------------------------------- module */
 
 static PyMethodDef methods[] = {
-    {"route", (PyCFunction)(void (*)(void))speedups_route, METH_FASTCALL,
+    {"route", (PyCFunction)(void (*)(void))fanout_route, METH_FASTCALL,
      "route(frame, wild, specific, events_in, events_out) -> (events, delivered, whole) | None"},
-    {"route_parts", (PyCFunction)(void (*)(void))speedups_route_parts, METH_FASTCALL,
+    {"route_parts", (PyCFunction)(void (*)(void))fanout_route_parts, METH_FASTCALL,
      "route_parts(frame, evs, instruments, raws, wild, specific, events_in, events_out)"},
-    {"assemble", (PyCFunction)speedups_assemble, METH_O,
-     "assemble(queue) -> (data, events): the WebSocket text frames of (payload, events, wrap)"},
     {NULL, NULL, 0, NULL},
 };
 

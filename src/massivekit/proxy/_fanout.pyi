@@ -1,6 +1,6 @@
 """Type stubs of the C fan-out core (src/massivekit/proxy/_fanout.c)."""
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from typing import Any
 
 INSTRUMENT_FIELDS: dict[str, str]
@@ -41,4 +41,3 @@ def route_parts(
     events_in: dict[str, int],
     events_out: dict[str, int],
 ) -> tuple[int, int, int]: ...
-def assemble(queue: Iterable[tuple[bytes, int, bool]]) -> tuple[bytes, int]: ...

@@ -74,7 +74,7 @@ class _Transport(Protocol):
     def abort(self) -> None: ...
 
 
-def _assemble_python(pending: Iterable[Outgoing]) -> tuple[bytes, int]:
+def _assemble(pending: Iterable[Outgoing]) -> tuple[bytes, int]:
     """The WebSocket text frames of a queue as one bytes, and how many events they hold."""
     parts: list[bytes] = []
     add = parts.append
@@ -94,10 +94,6 @@ def _assemble_python(pending: Iterable[Outgoing]) -> tuple[bytes, int]:
     return b"".join(parts), events
 
 
-_assemble: Callable[[Iterable[Outgoing]], tuple[bytes, int]] = (
-    fanout.assemble if fanout is not None else _assemble_python
-)
-"""One copy into the bytes written (C, when the fan-out core is built)."""
 _PAYLOAD: Final = operator.itemgetter(0)
 _WRAP: Final = operator.itemgetter(2)
 
