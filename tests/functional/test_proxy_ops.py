@@ -94,8 +94,11 @@ async def test_admin_commands(mock: MockServer, http: aiohttp.ClientSession, sca
         await _post(http, proxy.url + "/admin/reconnect", {"cluster": "stocks"})
         await client.until(lambda c: "upstream_restored" in c.status_names(), 10 * scale)
         ids = [row["id"] for row in proxy.clients_view() if row["topics"] == ["T.MSFT"]]
+        gone = proxy.sessions[ids[0]]
         await _post(http, proxy.url + "/admin/disconnect", {"client": ids[0]})
         await victim.until(lambda c: c.close_code is not None, 10 * scale)
+        if gone.sink is not None:  # detached before the close frame: the transport's alone
+            assert not gone.sink.attached
         assert "force_disconnect" in victim.status_names()
         await _post(http, proxy.url + "/admin/disconnect", {"client": 10**9}, 404)
         await _post(http, proxy.url + "/admin/test-mode", {"enabled": True, "scenario": "x"}, 400)
@@ -134,6 +137,10 @@ async def test_health_pages_and_metrics(
             rows = await response.json()
         assert rows[0]["topics"] == ["T.*"]
         assert rows[0]["events_sent"] > 0
+        (session,) = proxy.sessions.values()
+        if session.sink is not None:  # the C core writes rounds straight to the socket
+            assert session.sink.attached
+            assert session.sink.sent[1] > 0
         async with http.get(proxy.url + "/metrics") as response:
             text = await response.text()
         for line in (

@@ -23,14 +23,23 @@
  *                            the caller then routes it with route_parts.
  *   route_parts(frame, evs, instruments, raws, wild, specific, events_in, events_out)
  *                            the same from keys the caller decoded itself.
+ *   send_all(sessions)       one write round: every session whose sink is
+ *                            attached to its socket (Sink.attach) and whose
+ *                            transport holds nothing gets its whole buffer in
+ *                            one non-blocking send(); the rest come back as
+ *                            (session, rest): rest None for the caller's own
+ *                            path, or the bytes the socket did not take, for
+ *                            the transport to write in order.
  *
  * The scanner never decides that a frame is bad: anything it does not
  * recognise as plain JSON goes back to msgspec, which raises the clear error.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+#include <errno.h>
 #include <stdint.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #define MAX_DEPTH 32
 
@@ -63,6 +72,10 @@ typedef struct {
     Py_ssize_t nrecs;
     Py_ssize_t reccap;
     Py_ssize_t events;
+    /* the direct path (send_all): the socket, and its transport, which owns it */
+    int fd;
+    PyObject *transport;
+    unsigned long long sent_frames, sent_events, sent_bytes;
 } SinkObject;
 
 static PyTypeObject SinkType;
@@ -80,6 +93,7 @@ Sink_init(SinkObject *self, PyObject *args, PyObject *kwds)
     }
     Py_INCREF(mark);
     Py_XSETREF(self->mark, mark);
+    self->fd = -1;
     if (deliver == Py_None) {
         Py_CLEAR(self->deliver);
     } else {
@@ -94,6 +108,7 @@ Sink_traverse(SinkObject *self, visitproc visit, void *arg)
 {
     Py_VISIT(self->deliver);
     Py_VISIT(self->mark);
+    Py_VISIT(self->transport);
     return 0;
 }
 
@@ -102,6 +117,8 @@ Sink_clear(SinkObject *self)
 {
     Py_CLEAR(self->deliver);
     Py_CLEAR(self->mark);
+    Py_CLEAR(self->transport);
+    self->fd = -1;
     return 0;
 }
 
@@ -140,7 +157,21 @@ Sink_get_frames(SinkObject *self, void *closure)
     return PyLong_FromSsize_t(self->nrecs);
 }
 
+static PyObject *
+Sink_get_attached(SinkObject *self, void *closure)
+{
+    return PyBool_FromLong(self->fd >= 0);
+}
+
+static PyObject *
+Sink_get_sent(SinkObject *self, void *closure)
+{
+    return Py_BuildValue("(KKK)", self->sent_frames, self->sent_events, self->sent_bytes);
+}
+
 static PyGetSetDef Sink_getset[] = {
+    {"attached", (getter)Sink_get_attached, NULL, "Whether send_all may write this sink's socket.", NULL},
+    {"sent", (getter)Sink_get_sent, NULL, "(frames, events, bytes) written by send_all.", NULL},
     {"pending", (getter)Sink_get_pending, NULL, "Events held for the frame being routed (0 between frames).", NULL},
     {"buffered", (getter)Sink_get_buffered, NULL, "Bytes in the send buffer.", NULL},
     {"frames", (getter)Sink_get_frames, NULL, "Frames in the send buffer.", NULL},
@@ -300,7 +331,39 @@ Sink_drop_oldest(SinkObject *self, PyObject *arg)
     return Py_BuildValue("(nn)", frames, events);
 }
 
+static PyObject *
+Sink_attach(SinkObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 2) {
+        PyErr_SetString(PyExc_TypeError, "attach(fd, transport) takes two arguments");
+        return NULL;
+    }
+    long fd = PyLong_AsLong(args[0]);
+    if (fd == -1 && PyErr_Occurred())
+        return NULL;
+    if (fd < 0 || fd > INT_MAX) {
+        PyErr_SetString(PyExc_ValueError, "attach: fd must be >= 0");
+        return NULL;
+    }
+    Py_INCREF(args[1]);
+    Py_XSETREF(self->transport, args[1]);
+    self->fd = (int)fd;
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+Sink_detach(SinkObject *self, PyObject *unused)
+{
+    self->fd = -1;
+    Py_CLEAR(self->transport);
+    Py_RETURN_NONE;
+}
+
 static PyMethodDef Sink_methods[] = {
+    {"attach", (PyCFunction)(void (*)(void))Sink_attach, METH_FASTCALL,
+     "attach(fd, transport): let send_all write the buffer to fd while transport (which "
+     "owns the socket) is open and holds nothing."},
+    {"detach", (PyCFunction)Sink_detach, METH_NOARGS, "detach(): no more direct sends."},
     {"push", (PyCFunction)(void (*)(void))Sink_push, METH_VARARGS | METH_KEYWORDS,
      "push(payload, events, wrap=False): buffer one frame (events < 0: a control frame)."},
     {"take", (PyCFunction)Sink_take, METH_NOARGS,
@@ -1172,6 +1235,130 @@ put_header(char *out, Py_ssize_t n)
     return out;
 }
 
+/* ------------------------------------------------------------ send_all */
+
+static PyObject *str_sink, *str_is_closing, *str_get_write_buffer_size;
+
+/* 1: the transport is open and holds nothing (a direct send keeps the byte
+ * order); 0: not; -1: an error raised by its methods. */
+static int
+transport_idle(PyObject *transport)
+{
+    PyObject *closing = PyObject_CallMethodNoArgs(transport, str_is_closing);
+    if (closing == NULL)
+        return -1;
+    int is_closing = PyObject_IsTrue(closing);
+    Py_DECREF(closing);
+    if (is_closing != 0)
+        return is_closing < 0 ? -1 : 0;
+    PyObject *size = PyObject_CallMethodNoArgs(transport, str_get_write_buffer_size);
+    if (size == NULL)
+        return -1;
+    Py_ssize_t held = PyLong_AsSsize_t(size);
+    Py_DECREF(size);
+    if (held == -1 && PyErr_Occurred())
+        return -1;
+    return held == 0;
+}
+
+/* Send one attached sink's buffer; NULL if all of it went, else the bytes
+ * that did not (a full socket buffer, or an error the transport will meet
+ * and report when it writes them), or NULL with an exception set. The
+ * buffer is empty afterwards either way; its frames count as sent. */
+static PyObject *
+sink_send(SinkObject *k, int *whole)
+{
+    Py_ssize_t n;
+    do {
+        n = send(k->fd, k->buf, (size_t)k->len, MSG_DONTWAIT | MSG_NOSIGNAL);
+    } while (n < 0 && errno == EINTR);
+    if (n < 0)
+        n = 0;
+    PyObject *rest = NULL;
+    *whole = n == k->len;
+    if (!*whole) {
+        rest = PyBytes_FromStringAndSize(k->buf + n, k->len - n);
+        if (rest == NULL)
+            return NULL;
+    }
+    k->sent_frames += (unsigned long long)k->nrecs;
+    k->sent_events += (unsigned long long)k->events;
+    k->sent_bytes += (unsigned long long)k->len;
+    sink_empty(k, k->len);
+    return rest;
+}
+
+static int
+leave(PyObject *left, PyObject *session, PyObject *rest)
+{
+    PyObject *pair = PyTuple_Pack(2, session, rest);
+    if (pair == NULL)
+        return -1;
+    int rc = PyList_Append(left, pair);
+    Py_DECREF(pair);
+    return rc;
+}
+
+static PyObject *
+fanout_send_all(PyObject *module, PyObject *sessions)
+{
+    PyObject *it = PyObject_GetIter(sessions);
+    if (it == NULL)
+        return NULL;
+    PyObject *left = PyList_New(0);
+    if (left == NULL) {
+        Py_DECREF(it);
+        return NULL;
+    }
+    PyObject *session;
+    while ((session = PyIter_Next(it)) != NULL) {
+        PyObject *sink = PyObject_GetAttr(session, str_sink);
+        if (sink == NULL) {
+            if (!PyErr_ExceptionMatches(PyExc_AttributeError))
+                goto error;
+            PyErr_Clear(); /* no sink: the caller's path */
+            sink = Py_NewRef(Py_None);
+        }
+        int rc = 0;
+        if (!PyObject_TypeCheck(sink, &SinkType) || ((SinkObject *)sink)->fd < 0) {
+            rc = leave(left, session, Py_None);
+        } else {
+            SinkObject *k = (SinkObject *)sink;
+            if (k->nrecs > 0) {
+                int idle = transport_idle(k->transport);
+                if (idle < 0) {
+                    rc = -1;
+                } else if (!idle) {
+                    rc = leave(left, session, Py_None);
+                } else {
+                    int whole;
+                    PyObject *rest = sink_send(k, &whole);
+                    if (rest == NULL && !whole)
+                        rc = -1;
+                    else if (rest != NULL) {
+                        rc = leave(left, session, rest);
+                        Py_DECREF(rest);
+                    }
+                }
+            }
+        }
+        Py_DECREF(sink);
+        Py_DECREF(session);
+        if (rc < 0)
+            goto done;
+    }
+    if (PyErr_Occurred())
+        goto done;
+    Py_DECREF(it);
+    return left;
+error:
+    Py_DECREF(session);
+done:
+    Py_DECREF(it);
+    Py_DECREF(left);
+    return NULL;
+}
+
 /* -------------------------------------------------------------- module */
 
 static PyMethodDef methods[] = {
@@ -1179,6 +1366,10 @@ static PyMethodDef methods[] = {
      "route(frame, wild, specific, events_in, events_out) -> (events, delivered, whole) | None"},
     {"route_parts", (PyCFunction)(void (*)(void))fanout_route_parts, METH_FASTCALL,
      "route_parts(frame, evs, instruments, raws, wild, specific, events_in, events_out)"},
+    {"send_all", (PyCFunction)fanout_send_all, METH_O,
+     "send_all(sessions) -> [(session, rest)]: write every attached, idle sink's buffer "
+     "with one send(); rest is None (not attached, or its transport is closing or holds "
+     "data: the caller's path) or the bytes the socket did not take."},
     {NULL, NULL, 0, NULL},
 };
 
@@ -1194,6 +1385,11 @@ PyMODINIT_FUNC
 PyInit__fanout(void)
 {
     init_tables();
+    str_sink = PyUnicode_InternFromString("sink");
+    str_is_closing = PyUnicode_InternFromString("is_closing");
+    str_get_write_buffer_size = PyUnicode_InternFromString("get_write_buffer_size");
+    if (str_sink == NULL || str_is_closing == NULL || str_get_write_buffer_size == NULL)
+        return NULL;
     if (PyType_Ready(&SinkType) < 0)
         return NULL;
     PyObject *m = PyModule_Create(&module_def);

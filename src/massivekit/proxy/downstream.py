@@ -64,9 +64,31 @@ CLOSE_GOING_AWAY: Final = 1001
 RETRY_BACKLOG: Final = 0.005
 """Seconds between attempts to write to clients whose sockets were backed up."""
 _ids = itertools.count(1)
+_send_all: Final = None if fanout is None else fanout.send_all
+
+
+def _socket_fd(transport: _Transport) -> int | None:
+    """The file descriptor a direct send may use, or ``None`` (TLS, or no socket).
+
+    The C core writes a round with one ``send()`` per client on this
+    descriptor, and only while the transport, which owns it, is open and
+    holds nothing: so the bytes stay in order, and a closed transport's
+    descriptor (which the kernel may have given to another connection) is
+    never written. Under TLS the socket carries ciphertext: never.
+    """
+    if transport.get_extra_info("sslcontext") is not None:
+        return None
+    if transport.get_extra_info("ssl_object") is not None:
+        return None
+    sock = transport.get_extra_info("socket")
+    if sock is None:
+        return None
+    fd = sock.fileno()
+    return fd if isinstance(fd, int) and fd >= 0 else None
 
 
 class _Transport(Protocol):
+    def get_extra_info(self, name: str, default: Any = None) -> Any: ...
     def write(self, data: bytes) -> None: ...
     def is_closing(self) -> bool: ...
     def get_write_buffer_size(self) -> int: ...
@@ -208,7 +230,11 @@ class Flusher:
 
     Routers append to the clients' queues and mark them dirty (C-level
     calls both) and call :meth:`schedule` once per routed frame; the round
-    then writes the clients marked since the last one.
+    then writes the clients marked since the last one. With the C core,
+    the round is one call (``send_all``): a ``send()`` per client straight
+    from its buffer, with no Python per client; clients it cannot write
+    that way (a transport holding data, a backed-up or closing client)
+    take the Python path, unchanged.
 
     Under load, rounds are at least ``interval`` apart, and at least
     ``duty`` times as long apart as the last round took: what is routed
@@ -274,14 +300,21 @@ class Flusher:
         # A snapshot (a write may end a session). Backed-up clients are tried
         # every round too: a send buffer marks its client only when it stops
         # being empty, and theirs are not.
-        dirty = list(self.dirty | backlog if backlog else self.dirty)
-        self.dirty.clear()
-        for session in dirty:
-            if session.queued and not session.write():
-                session.enforce_limit()
-                backlog.add(session)
-            else:
-                backlog.discard(session)
+        if _send_all is None:
+            dirty = list(self.dirty | backlog if backlog else self.dirty)
+            self.dirty.clear()
+            for session in dirty:
+                self._write(session)
+        else:
+            dirty = list(self.dirty - backlog if backlog else self.dirty)
+            self.dirty.clear()
+            for session in list(backlog):
+                self._write(session)
+            for session, rest in _send_all(dirty):
+                if rest is None:
+                    self._write(session)
+                else:  # the socket took part: the transport writes the rest, in order
+                    session.hand_over(rest)
         took = time.perf_counter() - start
         self._spacing = max(self._interval, took * (1.0 + self._duty))
         self.rounds += 1
@@ -290,6 +323,13 @@ class Flusher:
             self._on_round(time.perf_counter() - first)
         if backlog and self._retry is None:
             self._retry = self._loop.call_later(RETRY_BACKLOG, self._retry_backlog)
+
+    def _write(self, session: ClientSession) -> None:
+        if session.queued and not session.write():
+            session.enforce_limit()
+            self._backlog.add(session)
+        else:
+            self._backlog.discard(session)
 
     def _retry_backlog(self) -> None:
         self._retry = None
@@ -365,11 +405,14 @@ class ClientSession:
         if fanout is not None:
             self.sink = self.buffer = fanout.Sink(self.mark)
             self.enqueue = self._push_item
+            fd = _socket_fd(transport)
+            if fd is not None:
+                self.sink.attach(fd, transport)
         else:
             python = SendBuffer(self.mark)
             self.buffer, self.enqueue = python, python.append
         self.connected_at = time.time()
-        self.frames_sent = self.events_sent = self.bytes_sent = 0
+        self._frames_sent = self._events_sent = self._bytes_sent = 0
         self.dropped_frames = self.dropped_events = 0
         self.close_reason = ""
         self._close: asyncio.Future[tuple[int, str]] = asyncio.get_running_loop().create_future()
@@ -381,6 +424,21 @@ class ClientSession:
     def principal(self) -> str | None:
         """The name of the proxy key it authenticated with (never the key)."""
         return self.protocol.principal
+
+    @property
+    def frames_sent(self) -> int:
+        """Frames handed to the socket (or to the transport, when the socket was full)."""
+        return self._frames_sent + (self.sink.sent[0] if self.sink is not None else 0)
+
+    @property
+    def events_sent(self) -> int:
+        """Events in those frames."""
+        return self._events_sent + (self.sink.sent[1] if self.sink is not None else 0)
+
+    @property
+    def bytes_sent(self) -> int:
+        """Bytes in those frames, WebSocket headers included."""
+        return self._bytes_sent + (self.sink.sent[2] if self.sink is not None else 0)
 
     @property
     def pending_bytes(self) -> int:
@@ -437,10 +495,14 @@ class ClientSession:
             return False
         data, frames, events = buffer.take()
         transport.write(data)
-        self.frames_sent += frames
-        self.events_sent += events
-        self.bytes_sent += len(data)
+        self._frames_sent += frames
+        self._events_sent += events
+        self._bytes_sent += len(data)
         return True
+
+    def hand_over(self, rest: bytes) -> None:
+        """Give the transport what a direct send left (its socket buffer was full)."""
+        self._transport.write(rest)
 
     def enforce_limit(self) -> None:
         """The transport is backed up: apply the policy if the buffer passed its limit."""
@@ -525,6 +587,8 @@ class ClientSession:
 
     async def _finish(self, reader: asyncio.Task[None], close_timeout: float) -> None:
         self._flusher.forget(self)
+        if self.sink is not None:
+            self.sink.detach()  # from here on only the transport writes its socket
         if self._close.done() and not self._transport.is_closing():
             code, reason = self._close.result()
             self.write(force=True)
