@@ -60,6 +60,20 @@ def test_file_then_env_then_flags(tmp_path: Path) -> None:
     assert "key" not in repr(config).replace("keys", "")
 
 
+def test_unix_socket_path(tmp_path: Path) -> None:
+    path = tmp_path / "proxy.toml"
+    path.write_text('[proxy]\nunix = "/run/file.sock"\n')
+    assert load_config({}, env={}).unix is None  # TCP only by default
+    assert load_config({}, env={}, file=path).unix == "/run/file.sock"
+    env = {"MASSIVEKIT_PROXY_UNIX": "/run/env.sock"}
+    assert load_config({}, env=env, file=path).unix == "/run/env.sock"
+    config = load_config({"unix": "/run/flag.sock"}, env=env, file=path)
+    assert config.unix == "/run/flag.sock"
+    assert "unix='/run/flag.sock'" in repr(config)
+    assert load_config({"unix": ""}, env=env, file=path).unix is None  # the flag turns it off
+    assert load_config({}, env={"MASSIVEKIT_PROXY_UNIX": " "}).unix is None
+
+
 def test_env_names_the_file(tmp_path: Path) -> None:
     path = tmp_path / "p.toml"
     path.write_text(TOML)

@@ -1,6 +1,7 @@
 """``massivekit proxy``: run the multiplexing proxy until SIGINT or SIGTERM.
 
-The first line printed is ``listening on http://HOST:PORT``. On SIGINT or
+The first line printed is ``listening on http://HOST:PORT``; with ``--unix
+PATH``, a line ``listening on unix:PATH`` follows the cluster URLs. On SIGINT or
 SIGTERM the proxy drains: it stops accepting, flushes client buffers within
 ``drain_timeout`` seconds and closes every client with 1001.
 
@@ -36,6 +37,12 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     )
     p.add_argument("--host", default=None, help="interface (default 127.0.0.1)")
     p.add_argument("--port", type=int, default=None, help="port (default 0: any free one)")
+    p.add_argument(
+        "--unix",
+        default=None,
+        metavar="PATH",
+        help="also listen on this Unix socket, for clients on this host (mode 0660)",
+    )
     p.add_argument(
         "--upstream",
         default=None,
@@ -73,6 +80,7 @@ def _flags(args: argparse.Namespace) -> dict[str, Any]:
     return {
         "host": args.host,
         "port": args.port,
+        "unix": args.unix,
         "upstream": args.upstream,
         "upstream_key": args.upstream_key,
         "client_keys": args.client_keys,
@@ -90,7 +98,8 @@ async def run(args: argparse.Namespace) -> int:
     """Run ``massivekit proxy`` with parsed ``args`` until a signal.
 
     Returns:
-        0 after a clean drain, 2 on a configuration error.
+        0 after a clean drain, 2 on a configuration error (a Unix socket path
+        that cannot be taken included).
     """
     # Imported here: building the parser must not load aiohttp and the transport.
     from massivekit.proxy.config import load_config
@@ -114,10 +123,16 @@ async def run(args: argparse.Namespace) -> int:
     proxy = ProxyServer(config)
     stop = _stop_on_signals()
     try:
-        await proxy.start()
+        try:
+            await proxy.start()
+        except ConfigError as exc:
+            print(f"massivekit proxy: {exc}", file=sys.stderr)
+            return 2
         print(f"listening on {proxy.url}", flush=True)
         for market in (Market.STOCKS, Market.OPTIONS):
             print(f"  {market.value}: {proxy.ws_url(market)}", flush=True)
+        if proxy.unix_path is not None:
+            print(f"listening on unix:{proxy.unix_path}", flush=True)
         await stop.wait()
         await proxy.drain()
     finally:

@@ -1,6 +1,7 @@
 """The multiplexing proxy: one upstream connection per cluster, many clients.
 
-:class:`ProxyServer` is an aiohttp application on one port:
+:class:`ProxyServer` is an aiohttp application on one TCP port and, when
+configured, a Unix stream socket too (the same application on both):
 
 * ``/stocks``, ``/options``, ``/forex``, ``/crypto``, ``/indices``,
   ``/futures`` (and ``/futures/cme|cbot|nymex|comex``): the Massive
@@ -9,6 +10,11 @@
 * ``/metrics``: Prometheus text (:mod:`massivekit.proxy.metrics`);
 * ``/admin/...``: commands behind ``Authorization: Bearer <admin-token>``
   (:mod:`massivekit.proxy.admin`).
+
+The Unix socket is for clients on the proxy's host: their writes and reads
+skip the TCP stack. Its file is made mode ``0o660`` (owner and group) once
+bound, and removed when the proxy closes; a stale one left by a crashed proxy
+is replaced, anything else at the path is refused (:class:`ConfigError`).
 
 Data path: the upstream :class:`~massivekit.transport.connection.Connection`
 hands each frame to the cluster's :class:`~massivekit.proxy.router.Router`,
@@ -26,6 +32,9 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import functools
+import os
+import socket
+import stat
 from collections import Counter, defaultdict
 from collections.abc import Hashable, Iterable, Mapping
 from types import TracebackType
@@ -35,6 +44,7 @@ from aiohttp import web
 
 from massivekit.auth import ApiKey, get_logger, redact_url
 from massivekit.config import Market
+from massivekit.errors import ConfigError
 from massivekit.protocol.server import (
     MAX_ACTION_BYTES,
     Authenticated,
@@ -59,6 +69,9 @@ __all__ = ["ProxyServer"]
 
 _log = get_logger("massivekit.proxy")
 
+UNIX_MODE = 0o660
+"""The Unix socket file's mode: connecting needs write permission, so owner and group."""
+
 
 class ProxyServer:
     """The proxy, as an async context manager (or :meth:`start` / :meth:`aclose`).
@@ -75,6 +88,8 @@ class ProxyServer:
         buffer_bytes: each client's send buffer.
         host: interface to listen on.
         port: 0 picks a free port (:attr:`port` tells which).
+        unix_path: a filesystem path to listen on as a Unix socket as well
+            (``config.unix``; ``None``: TCP only).
         upstream_config: the upstream connections' timeouts and policies.
         connector: the upstream WebSocket adapter.
     """
@@ -92,6 +107,7 @@ class ProxyServer:
         buffer_bytes: int | None = None,
         host: str | None = None,
         port: int | None = None,
+        unix_path: str | os.PathLike[str] | None = None,
         upstream_config: ConnectionConfig | None = None,
         connector: SocketConnector | None = None,
     ) -> None:
@@ -105,10 +121,13 @@ class ProxyServer:
             "buffer_bytes": buffer_bytes,
             "host": host,
             "port": port,
+            "unix": None if unix_path is None else os.fspath(unix_path),
         }
         cfg = dataclasses.replace(cfg, **{k: v for k, v in changes.items() if v is not None})
         extra = tuple(k if isinstance(k, ClientKey) else ClientKey(ApiKey(k)) for k in client_keys)
-        self.config = dataclasses.replace(cfg, client_keys=cfg.client_keys + extra)
+        self.config = dataclasses.replace(
+            cfg, client_keys=cfg.client_keys + extra, unix=cfg.unix or None
+        )
         self.host = self.config.host
         self.port = self.config.port
         self.authenticator = ProxyAuthenticator(self.config.client_keys)
@@ -130,12 +149,16 @@ class ProxyServer:
         self.draining = False
         self._runner: web.AppRunner | None = None
         self._site: web.TCPSite | None = None
+        self._unix_site: web.UnixSite | None = None
+        self._unix_identity: tuple[int, int] | None = None
+        """(st_dev, st_ino) of the socket file this proxy bound: the one it may remove."""
         self._flusher: Flusher | None = None
         self.metrics = ProxyMetrics(self)
         self.test_feed = TestFeed(self._note_received)
 
     def __repr__(self) -> str:
-        return f"ProxyServer({self.url}, clients={len(self.sessions)})"
+        unix = "" if self.unix_path is None else f", unix={self.unix_path}"
+        return f"ProxyServer({self.url}{unix}, clients={len(self.sessions)})"
 
     # -- lifecycle -----------------------------------------------------------------------
 
@@ -143,6 +166,12 @@ class ProxyServer:
     def url(self) -> str:
         """The base URL, ``http://HOST:PORT``."""
         return f"http://{self.host}:{self.port}"
+
+    @property
+    def unix_path(self) -> str | None:
+        """The Unix socket's path (``None`` without one): clients connect with
+        ``aiohttp.UnixConnector(path=...)`` and URLs such as ``ws://localhost/stocks``."""
+        return self.config.unix
 
     def ws_url(self, market: Market | str) -> str:
         """A cluster's WebSocket URL, e.g. ``ws://127.0.0.1:PORT/stocks``."""
@@ -155,7 +184,15 @@ class ProxyServer:
         return self._flusher
 
     async def start(self) -> None:
-        """Listen; :attr:`port` holds the bound port afterwards."""
+        """Listen; :attr:`port` holds the bound port afterwards.
+
+        Raises:
+            ConfigError: the Unix path cannot be taken: something other than a
+                socket is there, a live process listens on it, or binding
+                failed (no such directory, no permission, a path too long).
+        """
+        if self.config.unix is not None:
+            _check_unix_path(self.config.unix)  # before anything listens: nothing to undo
         self._flusher = Flusher(self.metrics.observe_round, interval=self.config.flush_interval)
         app = web.Application(client_max_size=64 * 1024)
         for market in Market:
@@ -168,13 +205,57 @@ class ProxyServer:
         # The runner knows the bound address on any event loop (uvloop's
         # servers are not asyncio.base_events.Server).
         self.port = int(self._runner.addresses[-1][1])
+        if self.config.unix is not None:
+            try:
+                await self._listen_unix(self.config.unix)
+            except BaseException:
+                await self.aclose()  # the TCP site must not outlive a failed start
+                raise
         if self.config.upstream_key is None:
             _log.warning("= no upstream key: clients get no upstream data (test mode only)")
         if self.config.test_mode:
             await self.test_feed.enable(self.config.scenario)
         _log.info(
-            "= proxy listening on %s, upstream %s", self.url, redact_url(self.config.upstream)
+            "= proxy listening on %s%s, upstream %s",
+            self.url,
+            "" if self.config.unix is None else f" and unix:{self.config.unix}",
+            redact_url(self.config.upstream),
         )
+
+    async def _listen_unix(self, path: str) -> None:
+        assert self._runner is not None
+        site = web.UnixSite(self._runner, path)
+        try:
+            await site.start()
+            self._unix_site = site
+            bound = os.stat(path)
+            self._unix_identity = (bound.st_dev, bound.st_ino)
+            # Bound with the umask's mode; until this chmod a client the umask
+            # allows may connect, and it still has to authenticate with a proxy key.
+            os.chmod(path, UNIX_MODE)
+        except OSError as exc:
+            raise ConfigError(f"cannot listen on unix:{path}: {exc.strerror or exc}") from exc
+
+    async def _stop_listening(self) -> None:
+        """Stop accepting on both sites; remove the socket file if it is still ours."""
+        sites: list[web.BaseSite | None] = [self._site, self._unix_site]
+        self._site = self._unix_site = None
+        for site in sites:
+            if site is not None:
+                await site.stop()
+        identity, self._unix_identity = self._unix_identity, None
+        path = self.config.unix
+        if identity is None or path is None:
+            return
+        try:
+            found = os.stat(path)
+            # Another proxy may have taken the path since (a stale-file restart).
+            if (found.st_dev, found.st_ino) == identity:
+                os.unlink(path)
+        except FileNotFoundError:
+            pass
+        except OSError as exc:  # closing goes on: a leftover file is replaced at the next start
+            _log.warning("= could not remove unix:%s: %s", path, exc.strerror or exc)
 
     async def aclose(self) -> None:
         """Close everything at once (see :meth:`drain` for a graceful end)."""
@@ -182,9 +263,7 @@ class ProxyServer:
             self._cancel_idle(market)
         if self._closing:
             await asyncio.wait(list(self._closing.values()))
-        if self._site is not None:
-            await self._site.stop()
-            self._site = None
+        await self._stop_listening()
         for session in list(self.sessions.values()):
             session.request_close(CLOSE_GOING_AWAY, "proxy closing")
         await self.test_feed.aclose()
@@ -204,9 +283,7 @@ class ProxyServer:
         """
         self.draining = True
         limit = self.config.drain_timeout if timeout is None else timeout
-        if self._site is not None:
-            await self._site.stop()  # no new connections from here on
-            self._site = None
+        await self._stop_listening()  # no new connections from here on, on either socket
         await self.test_feed.aclose()
         self.flusher.flush()
         async with asyncio.timeout(limit + 1.0):
@@ -307,7 +384,7 @@ class ProxyServer:
         try:
             await ws.prepare(request)
         except ConnectionResetError:  # gone before its 101: not the proxy's error to log
-            _log.debug("= a client at %s left during the upgrade", request.remote)
+            _log.debug("= a client at %s left during the upgrade", _peer(request))
             return web.Response()  # aiohttp's writing it fails quietly: the socket is gone
         transport = request.transport
         if transport is None:
@@ -320,7 +397,7 @@ class ProxyServer:
             self.flusher,
             policy=self.config.slow_client,
             buffer_bytes=self.config.buffer_bytes,
-            peer=request.remote or "",
+            peer=_peer(request),
         )
         self.sessions[session.id] = session
         self.connections_total += 1
@@ -465,3 +542,53 @@ class ProxyServer:
                 "topics": len(router.topics),
             }
         return view
+
+
+def _peer(request: web.Request) -> str:
+    """The client's address as shown in logs and ``/health/clients``.
+
+    aiohttp's ``request.remote`` is the empty string for a Unix socket client
+    (its socket has no name): such clients show as ``unix``.
+    """
+    transport = request.transport
+    sock = None if transport is None else transport.get_extra_info("socket")
+    if sock is not None and sock.family == socket.AF_UNIX:
+        name = request.remote
+        return f"unix:{name}" if name else "unix"
+    return request.remote or ""
+
+
+def _check_unix_path(path: str) -> None:
+    """Refuse a Unix socket path the proxy must not take; a stale socket is fine.
+
+    asyncio and uvloop remove any socket file at the path before binding,
+    which replaces a stale one left by a crashed proxy, but also a live one: a
+    second proxy given the same path would take it from the first without a
+    word. A socket that still accepts a connection is therefore refused, as is
+    anything that is not a socket (a file given by mistake is never removed).
+
+    Raises:
+        ConfigError: the path holds something that is not a socket, or a
+            socket a process listens on (or that cannot be probed).
+    """
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        return
+    except OSError as exc:
+        raise ConfigError(f"cannot use unix:{path}: {exc.strerror or exc}") from exc
+    if not stat.S_ISSOCK(mode):
+        raise ConfigError(f"unix:{path} exists and is not a socket: refusing to replace it")
+    probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    probe.setblocking(False)  # a full backlog answers EAGAIN instead of blocking
+    try:
+        probe.connect(path)
+    except (ConnectionRefusedError, FileNotFoundError):
+        return  # stale: nobody listens; binding replaces it
+    except BlockingIOError:
+        pass  # a listener whose backlog is full: live
+    except OSError as exc:
+        raise ConfigError(f"cannot use unix:{path}: {exc.strerror or exc}") from exc
+    finally:
+        probe.close()
+    raise ConfigError(f"unix:{path} is in use by a running process")
