@@ -26,6 +26,7 @@ upstream = "http://127.0.0.1:9000"
 grace = 5
 slow_client = "disconnect"
 flush_interval = 0.002
+flush_duty = 0.25
 admin_token = "file-admin-token"
 
 [[proxy.clients]]
@@ -40,6 +41,7 @@ def test_defaults() -> None:
     assert config.upstream == DEFAULT_UPSTREAM
     assert config.grace == 30.0
     assert config.flush_interval == 0.001
+    assert config.flush_duty == 0.5
     assert config.upstream_key is None
     assert config.client_keys == ()
 
@@ -53,6 +55,7 @@ def test_file_then_env_then_flags(tmp_path: Path) -> None:
     assert config.grace == 1.5
     assert config.slow_client is SlowClientPolicy.DISCONNECT
     assert config.flush_interval == 0.002
+    assert config.flush_duty == 0.25
     assert config.upstream_key == ApiKey("upstream-key-123")
     names = [k.name for k in config.client_keys]
     assert names == ["research", "env0", "flag0"]
@@ -82,7 +85,13 @@ def test_env_names_the_file(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     "text",
-    ["[proxy\n", '[proxy]\nslow_client = "maybe"\n', '[[proxy.clients]]\nname = "x"\n'],
+    [
+        "[proxy\n",
+        '[proxy]\nslow_client = "maybe"\n',
+        '[[proxy.clients]]\nname = "x"\n',
+        "[proxy]\nflush_duty = -1\n",
+        "[proxy]\nflush_interval = -0.5\n",
+    ],
 )
 def test_bad_files(tmp_path: Path, text: str) -> None:
     path = tmp_path / "bad.toml"

@@ -72,6 +72,12 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         default=None,
         help="least seconds between write rounds (default 0.001)",
     )
+    p.add_argument(
+        "--flush-duty",
+        type=float,
+        default=None,
+        help="a write round that took T waits this times T before the next (default 0.5)",
+    )
     p.add_argument("--test-mode", action="store_true", default=None, help="inject test data")
     p.add_argument("--scenario", default=None, help="the test-mode scenario (default normal)")
 
@@ -89,6 +95,7 @@ def _flags(args: argparse.Namespace) -> dict[str, Any]:
         "slow_client": args.slow_client,
         "buffer_bytes": args.buffer_bytes,
         "flush_interval": args.flush_interval,
+        "flush_duty": args.flush_duty,
         "test_mode": args.test_mode,
         "scenario": args.scenario,
     }

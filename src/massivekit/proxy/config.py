@@ -25,6 +25,7 @@ The TOML file (every key optional)::
     slow_client = "drop_oldest"          # or "disconnect"
     buffer_bytes = 4194304               # per client
     flush_interval = 0.001               # seconds between write rounds, at most
+    flush_duty = 0.5                     # a round that took T waits 0.5 T before the next
     drain_timeout = 5.0
     test_mode = false
     scenario = "normal"
@@ -118,8 +119,11 @@ class ProxyConfig:
         buffer_bytes: a client's send buffer (unsent frames) in bytes.
         flush_interval: the least time between two write rounds (one write per
             client each): under load, frames routed meanwhile go out together,
-            in fewer, larger writes; when idle, a frame goes out at once. A
-            round that took longer also waits as long again before the next.
+            in fewer, larger writes; when idle, a frame goes out at once.
+        flush_duty: a round that took ``T`` also waits ``flush_duty * T``
+            before the next, so writing takes at most ``1 / (1 + duty)`` of
+            the loop: lower for latency, higher to leave the core to reading
+            and routing (0.5: two thirds).
         drain_timeout: seconds to flush buffers on shutdown before closing.
         auth_timeout: seconds a client has to authenticate.
         test_mode: mix scenario frames into the routed stream.
@@ -139,6 +143,7 @@ class ProxyConfig:
     slow_client: SlowClientPolicy = SlowClientPolicy.DROP_OLDEST
     buffer_bytes: int = 4 * 1024 * 1024
     flush_interval: float = 0.001
+    flush_duty: float = 0.5
     drain_timeout: float = 5.0
     auth_timeout: float = 10.0
     test_mode: bool = False
@@ -224,6 +229,7 @@ _FILE_FIELDS: Final = {
     "grace": float,
     "buffer_bytes": int,
     "flush_interval": float,
+    "flush_duty": float,
     "drain_timeout": float,
     "auth_timeout": float,
     "test_mode": bool,
@@ -301,6 +307,9 @@ def load_config(
     for layer in layers:
         clients.extend(layer.pop("client_keys", ()))
         config = replace(config, **layer)
+    for name in ("flush_interval", "flush_duty"):
+        if getattr(config, name) < 0:
+            raise ConfigError(f"{name} must be >= 0, got {getattr(config, name)!r}")
     # An empty path (`--unix ""` over a file's `unix`) means no Unix socket.
     return replace(config, client_keys=tuple(clients), unix=config.unix or None)
 

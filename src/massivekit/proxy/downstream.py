@@ -241,10 +241,11 @@ class Flusher:
     meanwhile waits and goes out in the next round, so the number of writes
     (each a system call, and on loopback the receiver's TCP work too) stays
     bounded however fast frames come, and writing never crowds out reading
-    and routing (with ``duty=1``, rounds take at most half the time). With
-    1,000 clients a round is 1,000 writes, several milliseconds of kernel
-    time on its own. A frame arriving after a quiet spell is written in the
-    same loop turn.
+    and routing (with ``duty=0.5``, rounds take at most two thirds of the
+    time). With 1,000 clients a round is 1,000 writes, milliseconds of
+    kernel time on its own; an event waits about a round and the gap after
+    it, so the duty trades latency for the core's time. A frame arriving
+    after a quiet spell is written in the same loop turn.
 
     Args:
         on_round: called after each round with the seconds from the first
@@ -259,7 +260,7 @@ class Flusher:
         on_round: Callable[[float], None] | None = None,
         *,
         interval: float = 0.0,
-        duty: float = 1.0,
+        duty: float = 0.5,
     ) -> None:
         self._loop = asyncio.get_running_loop()
         self._interval = interval

@@ -193,7 +193,11 @@ class ProxyServer:
         """
         if self.config.unix is not None:
             _check_unix_path(self.config.unix)  # before anything listens: nothing to undo
-        self._flusher = Flusher(self.metrics.observe_round, interval=self.config.flush_interval)
+        self._flusher = Flusher(
+            self.metrics.observe_round,
+            interval=self.config.flush_interval,
+            duty=self.config.flush_duty,
+        )
         app = web.Application(client_max_size=64 * 1024)
         for market in Market:
             app.router.add_get(f"/{market.value}", self._ws_handler)
