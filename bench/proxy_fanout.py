@@ -8,6 +8,17 @@ event against each client's topics and join the picked slices), on the mock's
 stocks frames of 100 events. Printed: upstream events/s one core can route,
 deliveries/s and ns per delivery.
 
+**Raw limit** (:func:`raw_write_cost`): what the kernel alone charges for a
+client's write round. One process on the proxy's core writes 2 KB to each
+of 100 or 1,000 sockets in turn, a reader process on the other core
+(``python -m bench._loadgen drain``, the C reader) reads them all, over
+loopback TCP and over a Unix socket; each side measures its own CPU. Printed:
+the writer's CPU per write, the reader's per read, their sum per client and
+round, and what writing every client every 8 ms (the least for a 10 ms p99)
+takes: on loopback TCP 12-13.5 us per client and round here, so 1,000
+clients need 1.5-1.7 of the machine's 2 cores before any user-space work;
+over a Unix socket 4-5.5 us, 0.5-0.7 cores.
+
 **End to end**, three processes, so that no side measures itself:
 
 * the upstream: by default the replay upstream of :mod:`bench._loadgen` (the
@@ -18,7 +29,19 @@ deliveries/s and ns per delivery.
 * the proxy: ``massivekit proxy --port 0 --upstream URL --upstream-key K
   --client-key C``, pinned alone to one core;
 * the clients: ``python -m bench._loadgen clients``, bare-socket clients on one
-  uvloop loop, sharing the other core with the upstream.
+  uvloop loop, sharing the other core with the upstream. They connect and
+  subscribe in Python; the measurement window and the upstream-drop wait are
+  read by a C reader (``bench/_fastread.c``, compiled on first use with
+  ``$CC`` or ``cc`` into a cache under the temporary directory), so that the
+  load generator is not the limit measured: in Python it took 75-93% of its
+  core at 1,000 clients and 50k events/s, and its latency was mostly its own
+  queueing. ``--reader python`` keeps the Python reader, to compare; without
+  a compiler it is the one used, and the table's title says which read.
+
+``--transport`` (default ``both``): the clients reach the proxy over TCP, or
+over a Unix socket (the proxy gets ``--unix PATH``, a fresh path under
+/tmp, besides its TCP port), or both, one table each. The upstream side of
+the proxy, and the peer below, stay TCP.
 
 Subscription mix (:func:`bench._loadgen.plan`, the same as the routing
 stage's): 5% of clients on ``T.*`` or ``Q.*``, the rest on 20-50 of the
@@ -36,10 +59,12 @@ The named peer measured in the same run: one wildcard client straight on the
 upstream (no proxy), whose latency is the floor the proxy adds to.
 
 Without a proxy command (or with ``--direct``), the clients connect straight
-to the mock at a small scale: a check of the harness only.
+to the upstream at a small scale, over TCP only: a check of the harness.
 
 Run ``python -m bench.proxy_fanout [--upstream replay|mock] [--duration S]
-[--configs 100x50000,1000x50000] [--direct] [--skip-routing] [--skip-e2e]``.
+[--configs 100x50000,1000x50000] [--transport tcp|unix|both] [--reader c|python]
+[--direct] [--skip-routing] [--skip-e2e]`` (``--skip-routing`` skips the raw
+limit too).
 """
 
 from __future__ import annotations
@@ -49,12 +74,15 @@ import json
 import os
 import re
 import selectors
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any
 
 UPSTREAM_KEY = "bench-upstream-key"
@@ -75,6 +103,8 @@ START_TIMEOUT = 60.0
 RUN_MARGIN = 120.0
 """Seconds a load run may take beyond warm-up and measurement (connects, drop)."""
 PROXY_CORE, OTHER_CORE = 1, 0
+TRANSPORTS = ("tcp", "unix")
+TRANSPORT_NAMES = {"tcp": "TCP", "unix": "Unix socket"}
 
 _PY = sys.executable
 
@@ -213,7 +243,7 @@ def routing_main() -> None:
         print(f"{'':>8} vs the per-client filter: {ratios}", flush=True)
 
 
-# --- the raw limit: what a loopback write costs here -----------------------------------
+# --- the raw limit: what a loopback write and its read cost here -----------------------
 
 RAW_CLIENTS = (100, 1_000)
 RAW_BYTES = 2_000
@@ -222,56 +252,64 @@ RAW_ROUNDS = 200
 TARGET_WRITE_EVERY_MS = 8.0
 """p99 < 10 ms needs each client written at least this often (and routing time besides)."""
 
-_DRAIN = """
-import selectors, socket, sys
-port, clients, total = (int(a) for a in sys.argv[1:4])
-server = socket.create_server(("127.0.0.1", port))
-selector = selectors.DefaultSelector()
-for _ in range(clients):
-    conn, _ = server.accept()
-    conn.setblocking(False)
-    selector.register(conn, selectors.EVENT_READ)
-got = 0
-while got < total:
-    for key, _ in selector.select():
-        try:
-            got += len(key.fileobj.recv(1 << 20))
-        except BlockingIOError:
-            pass
-"""
+
+@dataclass
+class RawCost:
+    """CPU microseconds of one 2 KB write and of its reading, both sides measured.
+
+    Attributes:
+        write_us: the writer's CPU per write (one client, one round).
+        read_us: the reader's CPU per read.
+        round_us: the reader's CPU per client and round (reads can join writes).
+        reader: which reader read (``c`` or ``python``).
+    """
+
+    write_us: float
+    read_us: float
+    round_us: float
+    reader: str
+
+    def cores(self, clients: int) -> tuple[float, float]:
+        """(the writer's share of its core, writer + reader in cores) at the target pace."""
+        per_s = clients * 1000.0 / TARGET_WRITE_EVERY_MS
+        return self.write_us * per_s / 1e6, (self.write_us + self.round_us) * per_s / 1e6
 
 
-def raw_write_cost(clients: int) -> float:
-    """CPU microseconds per loopback write of :data:`RAW_BYTES`, writer on the proxy's core.
+def raw_write_cost(clients: int, transport: str, reader: str = "c") -> RawCost:
+    """CPU per write of :data:`RAW_BYTES` (writer on the proxy's core) and per read.
 
-    A reader process on the other core drains ``clients`` sockets; this
+    A reader process on the other core (``python -m bench._loadgen drain``:
+    the C reader, unless ``reader`` is ``python`` or it cannot be built)
+    accepts ``clients`` connections, over loopback TCP or a Unix socket; this
     process writes to each in turn, :data:`RAW_ROUNDS` times, with a pause
-    between rounds as the proxy's writer has. On loopback the writer's
-    system call also does the receiving side's TCP work, as the proxy's do.
+    between rounds as the proxy's writer has, then closes them, and the
+    reader reports the CPU its reading took. On loopback TCP the writer's
+    system call also does much of the receiving side's TCP work, as the
+    proxy's do; the reader's figure is the rest.
     """
     import socket
 
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    total = clients * RAW_BYTES * RAW_ROUNDS
+    folder = tempfile.mkdtemp(dir="/tmp") if transport == "unix" else None
+    cmd = [_PY, "-m", "bench._loadgen", "drain", "--clients", str(clients), "--reader", reader]
+    if folder is not None:
+        cmd += ["--unix", os.path.join(folder, "drain.sock")]
     affinity = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else None
-    reader = subprocess.Popen([_PY, "-c", _DRAIN, str(port), str(clients), str(total)])
-    _pin(reader.pid, OTHER_CORE)
+    drain = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
+    _pin(drain.pid, OTHER_CORE)
     _pin(os.getpid(), PROXY_CORE)  # restored below: the processes started later inherit it
     socks: list[socket.socket] = []
     try:
         deadline = time.monotonic() + START_TIMEOUT
-        while not socks:
-            try:
-                socks.append(socket.create_connection(("127.0.0.1", port)))
-            except ConnectionRefusedError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.01)
-        socks += [socket.create_connection(("127.0.0.1", port)) for _ in range(clients - 1)]
-        for sock in socks:
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        address = json.loads(_read_line(drain, deadline))["address"]
+        for _ in range(clients):
+            if folder is None:
+                host, _, port = address.rpartition(":")
+                sock = socket.create_connection((host, int(port)))
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            else:
+                sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+                sock.connect(address)
+            socks.append(sock)
         payload = b"x" * RAW_BYTES
         start = os.times()
         for _ in range(RAW_ROUNDS):
@@ -279,30 +317,58 @@ def raw_write_cost(clients: int) -> float:
                 sock.sendall(payload)
             time.sleep(0.002)
         end = os.times()
-        reader.wait(START_TIMEOUT)
+        for sock in socks:
+            sock.close()  # the reader reads to the end, then sees each close
+        socks.clear()
+        done = json.loads(_read_line(drain, time.monotonic() + START_TIMEOUT))
+        drain.wait(START_TIMEOUT)
     finally:
         for sock in socks:
             sock.close()
-        if reader.poll() is None:
-            reader.kill()
-            reader.wait()
+        _stop(drain)
         if affinity is not None:
             os.sched_setaffinity(0, affinity)
+        if folder is not None:
+            shutil.rmtree(folder, ignore_errors=True)
+    writes = clients * RAW_ROUNDS
     cpu = (end.user - start.user) + (end.system - start.system)
-    return 1e6 * cpu / (clients * RAW_ROUNDS)
+    reads = max(1, done["reads"])
+    return RawCost(
+        write_us=1e6 * cpu / writes,
+        read_us=1e6 * done["cpu_s"] / reads,
+        round_us=1e6 * done["cpu_s"] / writes,
+        reader=done["reader"],
+    )
 
 
-def raw_limit_main() -> None:
-    """Print what the writes alone cost at the target fan-outs (the raw limit)."""
-    print("\nraw limit: loopback writes from one core (2 KB each, a reader on the other core)")
-    for clients in RAW_CLIENTS:
-        cost = raw_write_cost(clients)
-        share = cost * clients * (1000.0 / TARGET_WRITE_EVERY_MS) / 1e6
-        print(
-            f"{clients:>7} clients: {cost:.1f} us of CPU per write; writing each every "
-            f"{TARGET_WRITE_EVERY_MS:g} ms takes {100 * share:.0f}% of a core before any routing",
-            flush=True,
-        )
+def raw_limit_main(transports: Sequence[str] = TRANSPORTS, reader: str = "c") -> None:
+    """Print what the writes and their reads alone cost at the target fan-outs (the raw limit)."""
+    every = f"{TARGET_WRITE_EVERY_MS:g} ms"
+    print(
+        f"\nraw limit: 2 KB writes from one core to every client in turn ({RAW_ROUNDS} rounds), "
+        "one process reading them all on the other core"
+    )
+    head = ("transport", "clients", "reader", "writer us/write", "reader us/read")
+    tail = ("both us/client+round", f"writer's core @{every}", f"both, cores @{every}")
+    print(
+        f"{head[0]:>11} {head[1]:>7} {head[2]:>6} {head[3]:>15} {head[4]:>14} "
+        f"{tail[0]:>20} {tail[1]:>20} {tail[2]:>18}"
+    )
+    for transport in transports:
+        for clients in RAW_CLIENTS:
+            cost = raw_write_cost(clients, transport, reader)
+            writer, both = cost.cores(clients)
+            print(
+                f"{TRANSPORT_NAMES[transport]:>11} {clients:>7,} {cost.reader:>6} "
+                f"{cost.write_us:>15.1f} {cost.read_us:>14.1f} "
+                f"{cost.write_us + cost.round_us:>20.1f} {100 * writer:>19.0f}% {both:>18.2f}",
+                flush=True,
+            )
+    print(
+        f"(@{every}: every client written every {every}, the least for a 10 ms p99: clients x "
+        f"{1000 / TARGET_WRITE_EVERY_MS:g}/s x the CPU per client and round, before any routing."
+        " On loopback TCP the writer's call does much of the reader's TCP work too.)"
+    )
 
 
 # --- processes ---------------------------------------------------------------------------
@@ -385,6 +451,25 @@ def proxy_launcher() -> list[str] | None:
     return launcher if _works([*launcher, "proxy", "--help"]) else None
 
 
+def proxy_serves_unix(launcher: list[str]) -> bool:
+    """Whether this ``massivekit proxy`` has ``--unix PATH``."""
+    done = subprocess.run(
+        [*launcher, "proxy", "--help"], capture_output=True, text=True, timeout=60, check=False
+    )
+    return done.returncode == 0 and "--unix" in done.stdout
+
+
+def _wait_for_socket(path: str, proc: subprocess.Popen[str]) -> None:
+    """Wait until ``path`` is a socket (the proxy says TCP first, then binds the Unix one)."""
+    deadline = time.monotonic() + START_TIMEOUT
+    while not os.path.exists(path):
+        if proc.poll() is not None:
+            raise RuntimeError(f"the proxy exited ({proc.returncode}) before unix:{path}")
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"the proxy did not listen on unix:{path} in time")
+        time.sleep(0.01)
+
+
 # --- one configuration -------------------------------------------------------------------
 
 
@@ -437,13 +522,20 @@ def run_load(
     drop: list[str],
     watch: int,
     metrics_url: str | None = None,
+    unix: str | None = None,
 ) -> dict[str, Any]:
-    """Run the clients; sample ``watch``'s CPU (and its latency histogram) over the window."""
+    """Run the clients; sample ``watch``'s CPU (and its latency histogram) over the window.
+
+    ``unix``: the clients connect to this Unix socket (``ws_url`` still names
+    the path and the Host header).
+    """
     cmd = [
         _PY, "-m", "bench._loadgen", "clients", "--url", ws_url, "--key", key,
         "--clients", str(clients), "--warmup", str(args.warmup),
-        "--duration", str(args.duration), *drop,
+        "--duration", str(args.duration), "--reader", args.reader, *drop,
     ]  # fmt: skip
+    if unix is not None:
+        cmd += ["--unix", unix]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
     try:
         _pin(proc.pid, OTHER_CORE)
@@ -468,8 +560,27 @@ def run_load(
         _stop(proc)
 
 
-def run_config(clients: int, rate: int, args: argparse.Namespace) -> dict[str, Any]:
-    """One (clients, rate) point: upstream, proxy (unless direct), clients."""
+def run_config(
+    clients: int, rate: int, args: argparse.Namespace, transport: str = "tcp"
+) -> dict[str, Any]:
+    """One (clients, rate) point: upstream, proxy (unless direct), clients.
+
+    With ``transport`` ``unix`` the proxy listens on a Unix socket as well
+    (``--unix``, in a fresh directory under /tmp: a socket path must be short)
+    and the clients connect there; the proxy's upstream stays TCP.
+    """
+    if transport == "unix":
+        folder = tempfile.mkdtemp(dir="/tmp")
+        try:
+            return _run_proxied(clients, rate, args, os.path.join(folder, "proxy.sock"))
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
+    return _run_proxied(clients, rate, args, None)
+
+
+def _run_proxied(
+    clients: int, rate: int, args: argparse.Namespace, unix: str | None
+) -> dict[str, Any]:
     with server(upstream_cmd(args.upstream, rate, clients), OTHER_CORE) as (up, up_url):
         ws_upstream = up_url.replace("http://", "ws://", 1) + "/stocks"
         if args.direct:
@@ -480,13 +591,13 @@ def run_config(clients: int, rate: int, args: argparse.Namespace) -> dict[str, A
             drop = ["--drop-url", f"{up_url}/_mock/drop"]
         else:
             drop = ["--drop-pid", str(up.pid)]
-        with server(proxy_cmd(args.launcher, up_url, args.proxy_args), PROXY_CORE) as (
-            proxy,
-            proxy_url,
-        ):
+        extra = [*args.proxy_args, *([] if unix is None else ["--unix", unix])]
+        with server(proxy_cmd(args.launcher, up_url, extra), PROXY_CORE) as (proxy, proxy_url):
+            if unix is not None:
+                _wait_for_socket(unix, proxy)
             ws_proxy = proxy_url.replace("http://", "ws://", 1) + "/stocks"
             metrics = proxy_url + "/metrics"
-            row = run_load(ws_proxy, CLIENT_KEY, clients, args, drop, proxy.pid, metrics)
+            row = run_load(ws_proxy, CLIENT_KEY, clients, args, drop, proxy.pid, metrics, unix)
             row["rss_mb"], row["peak_rss_mb"] = memory_mb(proxy.pid)
             return row
 
@@ -554,28 +665,60 @@ def _parse_configs(text: str | None, default: tuple[tuple[int, int], ...]) -> li
     return [(int(c), int(r)) for c, r in pairs]
 
 
+def _transports(args: argparse.Namespace) -> list[str]:
+    """The transports asked for that can run here (said when one cannot)."""
+    asked = list(TRANSPORTS) if args.transport == "both" else [args.transport]
+    if "unix" not in asked:
+        return asked
+    if args.direct:  # picows (the replay upstream) cannot serve a Unix socket
+        print("proxy_fanout: clients straight on the upstream use TCP only")
+    elif not proxy_serves_unix(args.launcher):
+        print("proxy_fanout: this `massivekit proxy` has no --unix: no Unix-socket table")
+    else:
+        return asked
+    return [t for t in asked if t != "unix"]
+
+
+def _reader_name(args: argparse.Namespace) -> str:
+    """Which reader the clients' measurement will have (built here once, then cached)."""
+    if args.reader == "python":
+        return "clients read in Python"
+    from bench._loadgen import build_fastread
+
+    fast = build_fastread()
+    if isinstance(fast, str):
+        print(f"proxy_fanout: {fast}: the clients read in Python")
+        return "clients read in Python"
+    return "clients read in C"
+
+
 def end_to_end(args: argparse.Namespace) -> None:
-    """Run every end-to-end configuration and print the table."""
+    """Run every end-to-end configuration and print a table per transport."""
     args.launcher = None if args.direct else proxy_launcher()
     if not args.direct and args.launcher is None:
         print("proxy_fanout: no `massivekit proxy` command yet: clients straight on the mock")
         args.direct, args.upstream = True, "mock"
     configs = _parse_configs(args.configs, DIRECT_CONFIGS if args.direct else CONFIGS)
     via = "straight on the upstream" if args.direct else "through massivekit proxy"
-    print(f"\nproxy fan-out end to end, {args.upstream} upstream, clients {via}")
-    print(HEADER)
+    reading = _reader_name(args)
     rows = []
-    for clients, rate in configs:
-        row = run_config(clients, rate, args)
-        rows.append((clients, rate, row))
-        print(format_row(clients, rate, row), flush=True)
+    for transport in _transports(args):
+        print(
+            f"\nproxy fan-out end to end, {args.upstream} upstream, clients {via} "
+            f"over {'a ' if transport == 'unix' else ''}{TRANSPORT_NAMES[transport]} ({reading})"
+        )
+        print(HEADER)
+        for clients, rate in configs:
+            row = run_config(clients, rate, args, transport)
+            rows.append((transport, clients, rate, row))
+            print(format_row(clients, rate, row), flush=True)
     if not args.direct:
-        print("peer: one T.*/Q.* client straight on the upstream (no proxy)")
+        print("peer: one T.*/Q.* client straight on the upstream over TCP (no proxy)")
         for rate in sorted({rate for _, rate in configs}):
             print(format_row(1, rate, run_peer(rate, args)), flush=True)
-        for clients, rate, row in rows:
+        for transport, clients, rate, row in rows:
             if (clients, rate) in TARGETS:
-                print(verdict(clients, rate, row))
+                print(f"{TRANSPORT_NAMES[transport]}: {verdict(clients, rate, row)}")
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -587,6 +730,18 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--duration", type=float, default=6.0)
     parser.add_argument("--direct", action="store_true", help="clients straight on the upstream")
     parser.add_argument(
+        "--transport",
+        choices=("tcp", "unix", "both"),
+        default="both",
+        help="the clients' way to the proxy (both: a table for each)",
+    )
+    parser.add_argument(
+        "--reader",
+        choices=("c", "python"),
+        default="c",
+        help="who reads the clients' sockets in the measurement",
+    )
+    parser.add_argument(
         "--proxy-args",
         type=str.split,
         default=[],
@@ -597,7 +752,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = parser.parse_args([] if argv is None and __name__ != "__main__" else argv)
     if not args.skip_routing:
         routing_main()
-        raw_limit_main()
+        transports = TRANSPORTS if args.transport == "both" else (args.transport,)
+        raw_limit_main(transports, args.reader)
     if not args.skip_e2e:
         end_to_end(args)
 
