@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import os
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -40,7 +41,7 @@ from massivekit.transport.connection import Connection, ConnectionConfig
 from massivekit.transport.events import ConnectionEvent, ConnectionState, EventStream
 from massivekit.transport.handlers.massive import MassiveHandler
 from massivekit.transport.live import Direct, MessageSink
-from massivekit.transport.socket import SocketConnector
+from massivekit.transport.socket import SocketConnector, default_connector
 
 __all__ = ["Batch", "StreamClient", "StreamOptions", "resolve_endpoint"]
 
@@ -62,7 +63,8 @@ class StreamOptions:
     Attributes:
         transport: timeouts, heartbeat, silence watchdog, backoff, and the
             pause after ``max_connections`` (``later_delay``, 60 s).
-        connector: the WebSocket library adapter (picows if installed, else aiohttp).
+        connector: the WebSocket library adapter (picows if installed, else
+            aiohttp); for a Unix socket, made with its ``unix_path``.
         typed: make the default consumer of typed batches (``async for batch
             in client``); without it frames are decoded only for callbacks
             and extra consumers.
@@ -120,6 +122,23 @@ def resolve_endpoint(
     return f"wss://{_feed_host(feed)}/{cluster.value}", cluster
 
 
+def _unix_connector(path: str, connector: SocketConnector | None) -> SocketConnector:
+    """The default connector, over the Unix socket at ``path``.
+
+    Raises:
+        ConfigError: an empty path, or a connector of the caller's (which
+            cannot be told the path: it takes it itself).
+    """
+    if not path:
+        raise ConfigError("unix_path is empty")
+    if connector is not None:
+        raise ConfigError(
+            "unix_path with options.connector: give the path to the connector "
+            "(picows_connector(unix_path=...)) and pass url=..., or leave the connector out"
+        )
+    return default_connector(unix_path=path)
+
+
 def _feed_host(feed: Feed | str) -> str:
     if isinstance(feed, Feed):
         return feed.value
@@ -146,6 +165,13 @@ class StreamClient:
         feed: real-time, delayed, business, launchpad... or any host.
         market: the cluster (``"stocks"`` by default; from the URL path with ``url``).
         url: connect here instead (``ws://127.0.0.1:PORT/stocks``).
+        unix_path: connect over this Unix stream socket instead of TCP (the
+            proxy's ``--unix``, for programs on its host: no TCP stack). The
+            URL then defaults to ``ws://localhost/<market>``; its host only
+            fills the ``Host`` header, and ``feed`` is not used. The default
+            connector is made for the path; to pick the library, leave this
+            out and pass ``options.connector=aiohttp_connector(unix_path=...)``
+            with a ``url``.
         maxsize: batches each consumer buffers.
         overflow: what a full buffer does (drop oldest, drop newest, error and close).
         on_max_connections: on Massive's ``max_connections`` (another holder of the
@@ -156,7 +182,8 @@ class StreamClient:
         options: less common knobs (:class:`StreamOptions`).
 
     Raises:
-        ConfigError: no key, a bad URL, or a market that cannot be told.
+        ConfigError: no key, a bad URL, a market that cannot be told, an
+            empty ``unix_path``, or ``unix_path`` with ``options.connector``.
     """
 
     def __init__(
@@ -166,6 +193,7 @@ class StreamClient:
         feed: Feed | str = Feed.REAL_TIME,
         market: Market | str | None = None,
         url: str | None = None,
+        unix_path: str | os.PathLike[str] | None = None,
         maxsize: int = 10_000,
         overflow: Overflow = Overflow.DROP_OLDEST,
         on_max_connections: Literal["backoff", "raise"] = "backoff",
@@ -178,6 +206,15 @@ class StreamClient:
             )
         self.options = options or StreamOptions()
         endpoint, self.market = resolve_endpoint(feed, market, url)
+        connector = self.options.connector
+        self.unix_path = None if unix_path is None else os.fspath(unix_path)
+        """The Unix socket connected to (``None``: TCP)."""
+        where = redact_url(endpoint)
+        if self.unix_path is not None:
+            connector = _unix_connector(self.unix_path, connector)
+            if url is None:
+                endpoint = f"ws://localhost/{self.market.value}"
+            where = f"unix:{self.unix_path}"
         self._stats = StreamStats()
         self._raw_frames = 0  # frames seen while nothing decoded them
         self._metrics = metrics
@@ -215,9 +252,9 @@ class StreamClient:
             on_update=self._on_frame,
             direct=_DirectPath(self),
             config=transport,
-            connector=self.options.connector,
+            connector=connector,
             on_event=self._on_event,
-            name=f"{self.market.value}@{redact_url(endpoint)}",
+            name=f"{self.market.value}@{where}",
         )
 
     def __repr__(self) -> str:

@@ -32,6 +32,7 @@ Contract every adapter keeps:
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import Callable, Mapping
 from typing import Any, Final, Protocol
 
@@ -151,22 +152,30 @@ class SocketConnector(Protocol):
         ...
 
 
-def default_connector() -> SocketConnector:
+def default_connector(*, unix_path: str | os.PathLike[str] | None = None) -> SocketConnector:
     """The fastest adapter installed: picows when it is, else aiohttp.
 
     ``bench/stream_ingest.py`` measures both; picows leads on small frames
     and they tie on large ones (see the README).
+
+    Args:
+        unix_path: connect to this Unix stream socket instead of the URL's
+            host and port (see :class:`AiohttpConnector`); ``None``: TCP.
     """
     try:
         from massivekit.transport.socket_picows import picows_connector
     except ImportError:  # picows is optional: aiohttp always is there
-        return aiohttp_connector()
-    return picows_connector()
+        return aiohttp_connector(unix_path=unix_path)
+    return picows_connector(unix_path=unix_path)
 
 
-def aiohttp_connector() -> SocketConnector:
-    """A :class:`SocketConnector` on aiohttp (one ``ClientSession`` per connection)."""
-    return AiohttpConnector()
+def aiohttp_connector(*, unix_path: str | os.PathLike[str] | None = None) -> SocketConnector:
+    """A :class:`SocketConnector` on aiohttp (one ``ClientSession`` per connection).
+
+    Args:
+        unix_path: see :class:`AiohttpConnector`.
+    """
+    return AiohttpConnector(unix_path=unix_path)
 
 
 class AiohttpConnector:
@@ -174,7 +183,18 @@ class AiohttpConnector:
 
     Each connection owns its ``ClientSession`` so that its lifetime, and the
     release of its sockets, is exactly the connection's.
+
+    Args:
+        unix_path: connect to this Unix stream socket (``aiohttp.UnixConnector``)
+            instead of the URL's host and port: the proxy's ``--unix``, for
+            programs on its host, skips the TCP stack. The URL keeps its path
+            (``ws://localhost/stocks``); its host only fills the ``Host``
+            header. ``None``: TCP.
     """
+
+    def __init__(self, *, unix_path: str | os.PathLike[str] | None = None) -> None:
+        self.unix_path = None if unix_path is None else os.fspath(unix_path)
+        """The Unix socket connected to, or ``None`` for TCP."""
 
     async def connect(
         self,
@@ -186,7 +206,10 @@ class AiohttpConnector:
         max_message_bytes: int = DEFAULT_MAX_MESSAGE,
     ) -> SocketConnection:
         """See :meth:`SocketConnector.connect`."""
-        session = aiohttp.ClientSession()
+        path = self.unix_path
+        session = aiohttp.ClientSession(
+            connector=None if path is None else aiohttp.UnixConnector(path=path)
+        )
         try:
             async with asyncio.timeout(timeout):
                 ws = await session.ws_connect(
@@ -204,15 +227,23 @@ class AiohttpConnector:
                 )
         except BaseException as exc:
             await session.close()
-            raise _connect_error(url, exc) from exc
+            raise _connect_error(url, exc, path) from exc
         connection = AiohttpConnection(session, ws, listener)
         connection.start()
         return connection
 
 
-def _connect_error(url: str, exc: BaseException) -> BaseException:
-    """Map a failure of ``ws_connect`` into the massivekit tree (others pass through)."""
+def connect_target(url: str, unix_path: str | None) -> str:
+    """Where a connection goes, for messages: the redacted URL, and the Unix
+    socket when there is one (a path is no secret, and the one thing to check
+    when the connection is refused)."""
     where = redact_url(url)
+    return where if unix_path is None else f"{where} via unix:{unix_path}"
+
+
+def _connect_error(url: str, exc: BaseException, unix_path: str | None = None) -> BaseException:
+    """Map a failure of ``ws_connect`` into the massivekit tree (others pass through)."""
+    where = connect_target(url, unix_path)
     if isinstance(exc, aiohttp.WSServerHandshakeError):
         kind = AuthError if exc.status in (401, 403) else TransportError
         return kind(f"WebSocket upgrade of {where} refused", status=exc.status)

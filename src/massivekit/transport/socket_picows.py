@@ -25,13 +25,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib.util
+import os
+import socket
 from collections.abc import Callable, Mapping
 from typing import Any, Final, cast
 
 import picows
 from picows import WSCloseCode, WSFrame, WSMsgType, WSTransport
 
-from massivekit.auth import get_logger, redact_url
+from massivekit.auth import get_logger
 from massivekit.errors import AuthError, ProtocolError, RequestTimeout, TransportError
 from massivekit.transport.socket import (
     CLOSE_TIMEOUT,
@@ -39,6 +42,7 @@ from massivekit.transport.socket import (
     SocketConnection,
     SocketConnector,
     SocketListener,
+    connect_target,
 )
 
 __all__ = ["PicowsConnection", "PicowsConnector", "picows_connector"]
@@ -51,6 +55,8 @@ _CONTINUATION: Final = WSMsgType.CONTINUATION
 _PONG: Final = WSMsgType.PONG
 _CLOSE: Final = WSMsgType.CLOSE
 _KNOWN_CODES: Final = frozenset(int(c.value) for c in WSCloseCode)
+_AIOFASTNET: Final = importlib.util.find_spec("aiofastnet") is not None
+"""Whether picows makes its connections with aiofastnet (its default when installed)."""
 READ_CHUNK: Final = 128 * 1024
 """Default bytes per socket read: ~1,000 one-event frames, ~10 of 100 events.
 
@@ -60,14 +66,17 @@ per frame; from 16 KiB to 256 KiB per read the rates differ by less than the
 noise; 1 MiB is already worse."""
 
 
-def picows_connector(*, read_chunk: int = READ_CHUNK) -> SocketConnector:
+def picows_connector(
+    *, read_chunk: int = READ_CHUNK, unix_path: str | os.PathLike[str] | None = None
+) -> SocketConnector:
     """A :class:`~massivekit.transport.socket.SocketConnector` on picows.
 
     Args:
         read_chunk: most bytes read from the socket per event-loop turn; 0
             reads as picows does by default (as much as is queued, in one go).
+        unix_path: see :class:`PicowsConnector`.
     """
-    return PicowsConnector(read_chunk=read_chunk)
+    return PicowsConnector(read_chunk=read_chunk, unix_path=unix_path)
 
 
 class PicowsConnector:
@@ -75,10 +84,19 @@ class PicowsConnector:
 
     Args:
         read_chunk: see :func:`picows_connector`.
+        unix_path: connect to this Unix stream socket instead of the URL's
+            host and port: the proxy's ``--unix``, for programs on its host,
+            skips the TCP stack. The URL keeps its path
+            (``ws://localhost/stocks``); its host only fills the ``Host``
+            header. ``None``: TCP.
     """
 
-    def __init__(self, *, read_chunk: int = READ_CHUNK) -> None:
+    def __init__(
+        self, *, read_chunk: int = READ_CHUNK, unix_path: str | os.PathLike[str] | None = None
+    ) -> None:
         self._read_chunk = read_chunk
+        self.unix_path = None if unix_path is None else os.fspath(unix_path)
+        """The Unix socket connected to, or ``None`` for TCP."""
 
     async def connect(
         self,
@@ -96,6 +114,11 @@ class PicowsConnector:
             RequestTimeout: ``timeout`` passed first.
             AuthError: the upgrade was answered 401 or 403.
         """
+        path = self.unix_path
+        extra: dict[str, Any] = {}
+        if path is not None:
+            _check_unix_loop(url, path)
+            extra["socket_factory"] = lambda _: _connect_unix(path)
         adapter = PicowsConnection(listener, max_message_bytes, read_chunk=self._read_chunk)
         try:
             async with asyncio.timeout(timeout):
@@ -111,16 +134,72 @@ class PicowsConnector:
                     # A listener that raises is reported through on_closed.
                     disconnect_on_exception=True,
                     logger_name="massivekit",
+                    **extra,
                 )
         except Exception as exc:
             adapter.release()
-            raise _connect_error(url, exc) from exc
+            raise _connect_error(url, exc, path) from exc
         return adapter
 
 
-def _connect_error(url: str, exc: BaseException) -> Exception:
+class _UnixSocket(socket.socket):
+    """An ``AF_UNIX`` stream socket that takes TCP-level options as no-ops.
+
+    picows sets ``TCP_NODELAY`` and ``TCP_QUICKACK`` on every connection it
+    makes, and reads them back for its log line; on a Unix socket the kernel
+    refuses both (``EOPNOTSUPP``) and the connection would never start. They
+    mean nothing there (no Nagle, no delayed acks), so they are skipped. The
+    transports of asyncio and of aiofastnet (picows' default) hand picows a
+    wrapper of this very object; uvloop's own do not (see
+    :func:`_check_unix_loop`).
+    """
+
+    def setsockopt(self, level: int, optname: int, *args: Any) -> None:
+        """Skip ``IPPROTO_TCP`` options; set any other."""
+        if level != socket.IPPROTO_TCP:
+            super().setsockopt(level, optname, *args)
+
+    def getsockopt(self, level: int, optname: int, *args: Any) -> Any:
+        """``IPPROTO_TCP`` options read as 0 (zero bytes with ``buflen``); any other as is."""
+        if level == socket.IPPROTO_TCP:
+            return bytes(args[0]) if args else 0
+        return super().getsockopt(level, optname, *args)
+
+
+async def _connect_unix(path: str) -> socket.socket:
+    """picows' ``socket_factory``: a socket already connected to ``path``."""
+    sock = _UnixSocket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        sock.setblocking(False)
+        await asyncio.get_running_loop().sock_connect(sock, path)
+    except BaseException:  # refused, missing, or the connect deadline (cancelled)
+        sock.close()
+        raise
+    return sock
+
+
+def _check_unix_loop(url: str, path: str) -> None:
+    """Refuse a Unix socket where picows' TCP options would reach the kernel.
+
+    With aiofastnet (a dependency of picows, used by default) or asyncio's
+    own loops, :class:`_UnixSocket` absorbs them. Without aiofastnet, on
+    uvloop, picows would fail inside ``connection_made`` and the connect
+    would hang until its deadline: say why at once instead.
+
+    Raises:
+        TransportError: neither aiofastnet nor an asyncio loop.
+    """
+    if _AIOFASTNET or isinstance(asyncio.get_running_loop(), asyncio.BaseEventLoop):
+        return
+    raise TransportError(
+        f"cannot connect to {connect_target(url, path)}: picows needs aiofastnet or an "
+        "asyncio loop for a Unix socket; install aiofastnet or use aiohttp_connector(unix_path=...)"
+    )
+
+
+def _connect_error(url: str, exc: BaseException, unix_path: str | None = None) -> Exception:
     """Map a failure of ``ws_connect`` into the massivekit tree."""
-    where = redact_url(url)
+    where = connect_target(url, unix_path)
     if isinstance(exc, picows.WSHandshakeError):
         status = exc.response.status if exc.response is not None else None
         code = int(status) if status is not None else None
