@@ -15,9 +15,9 @@ of 100 or 1,000 sockets in turn, a reader process on the other core
 loopback TCP and over a Unix socket; each side measures its own CPU. Printed:
 the writer's CPU per write, the reader's per read, their sum per client and
 round, and what writing every client every 8 ms (the least for a 10 ms p99)
-takes: on loopback TCP 12-13.5 us per client and round here, so 1,000
-clients need 1.5-1.7 of the machine's 2 cores before any user-space work;
-over a Unix socket 4-5.5 us, 0.5-0.7 cores.
+takes: on loopback TCP 11-17 us per client and round at 1,000 clients here
+(runs differ), so 1,000 clients need 1.4-2.1 of the machine's 2 cores before
+any user-space work; over a Unix socket 3-5.5 us, 0.4-0.7 cores.
 
 **End to end**, three processes, so that no side measures itself:
 
