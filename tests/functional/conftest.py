@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import os
+import shutil
+import tempfile
+from collections.abc import AsyncIterator, Iterator
 
 import aiohttp
 import pytest
@@ -34,3 +37,13 @@ async def mock() -> AsyncIterator[MockServer]:
 async def http() -> AsyncIterator[aiohttp.ClientSession]:
     async with aiohttp.ClientSession() as session:
         yield session
+
+
+@pytest.fixture
+def sock_path() -> Iterator[str]:
+    """A Unix socket path in a fresh folder under /tmp (AF_UNIX paths: 107 bytes at most)."""
+    folder = tempfile.mkdtemp(prefix="mk-", dir="/tmp")
+    try:
+        yield os.path.join(folder, "proxy.sock")
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)

@@ -8,12 +8,10 @@ from __future__ import annotations
 
 import asyncio
 import os
-import shutil
 import socket
 import stat
 import sys
-import tempfile
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -27,15 +25,6 @@ from .conftest import KEY
 from .test_proxy_support import ADMIN, CLIENT_KEY, Client, clients, proxy_for, wants
 
 T = 20.0
-
-
-@pytest.fixture
-def sock_path() -> Iterator[str]:
-    folder = tempfile.mkdtemp(prefix="mk-", dir="/tmp")
-    try:
-        yield os.path.join(folder, "proxy.sock")
-    finally:
-        shutil.rmtree(folder, ignore_errors=True)
 
 
 @asynccontextmanager
@@ -219,14 +208,21 @@ async def test_drain_stops_accepting_on_both_sockets(
         await proxy.aclose()
 
 
-async def _proxy_process(*args: str) -> asyncio.subprocess.Process:
-    """``massivekit proxy ARGS`` as a real process (on uvloop, as users run it)."""
+async def _proxy_process(mock: MockServer, unix: str) -> asyncio.subprocess.Process:
+    """``massivekit proxy`` on ``mock`` and ``unix``: a real process, on uvloop as users run it."""
     return await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
         "massivekit",
         "proxy",
-        *args,
+        "--upstream",
+        mock.url,
+        "--upstream-key",
+        KEY,
+        "--client-key",
+        CLIENT_KEY,
+        "--unix",
+        unix,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
     )
@@ -235,16 +231,7 @@ async def _proxy_process(*args: str) -> asyncio.subprocess.Process:
 async def test_cli_prints_the_unix_line_and_serves_there(
     mock: MockServer, sock_path: str, scale: float
 ) -> None:
-    process = await _proxy_process(
-        "--upstream",
-        mock.url,
-        "--upstream-key",
-        KEY,
-        "--client-key",
-        CLIENT_KEY,
-        "--unix",
-        sock_path,
-    )
+    process = await _proxy_process(mock, sock_path)
     lines: list[str] = []
     try:
         assert process.stdout is not None
@@ -275,16 +262,7 @@ async def test_cli_refuses_a_file_at_the_unix_path(
     mock: MockServer, sock_path: str, scale: float
 ) -> None:
     write(sock_path, "keep me")
-    process = await _proxy_process(
-        "--upstream",
-        mock.url,
-        "--upstream-key",
-        KEY,
-        "--client-key",
-        CLIENT_KEY,
-        "--unix",
-        sock_path,
-    )
+    process = await _proxy_process(mock, sock_path)
     async with asyncio.timeout(T * scale):
         out, err = await process.communicate()
     assert process.returncode == 2

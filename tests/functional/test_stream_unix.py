@@ -9,11 +9,8 @@ bounded time.
 from __future__ import annotations
 
 import asyncio
-import os
-import shutil
 import socket
-import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import pytest
 
@@ -42,15 +39,6 @@ QUICK = ConnectionConfig(backoff=BackoffPolicy(initial=0.01, max_delay=0.05, jit
 @pytest.fixture
 def t(scale: float) -> float:
     return 10.0 * scale
-
-
-@pytest.fixture
-def sock_path() -> Iterator[str]:
-    folder = tempfile.mkdtemp(prefix="mk-", dir="/tmp")
-    try:
-        yield os.path.join(folder, "proxy.sock")
-    finally:
-        shutil.rmtree(folder, ignore_errors=True)
 
 
 def over_unix(library: str, path: str) -> StreamOptions:
