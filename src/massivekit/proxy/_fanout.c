@@ -1278,8 +1278,17 @@ sink_send(SinkObject *k, int *whole)
     *whole = n == k->len;
     if (!*whole) {
         rest = PyBytes_FromStringAndSize(k->buf + n, k->len - n);
-        if (rest == NULL)
+        if (rest == NULL) {
+            if (n > 0) { /* out of memory: keep the unsent tail, whole, never dropped */
+                memmove(k->buf, k->buf + n, (size_t)(k->len - n));
+                k->len -= n;
+                k->recs[0].size = k->len;
+                k->recs[0].events = -1;
+                k->nrecs = 1;
+                k->events = 0;
+            }
             return NULL;
+        }
     }
     k->sent_frames += (unsigned long long)k->nrecs;
     k->sent_events += (unsigned long long)k->events;
