@@ -189,3 +189,26 @@ def test_attach_checks_its_arguments_and_errors_propagate() -> None:
         assert sink.frames == 1  # nothing lost
     with pytest.raises(TypeError):
         fanout.send_all(3)
+
+
+class Extra:
+    """A transport's get_extra_info, from a dict."""
+
+    def __init__(self, **info: Any) -> None:
+        self.info = info
+
+    def get_extra_info(self, name: str, default: Any = None) -> Any:
+        return self.info.get(name, default)
+
+
+def test_only_plain_sockets_are_written_directly(
+    pair: tuple[socket.socket, socket.socket],
+) -> None:
+    from massivekit.proxy.downstream import _socket_fd
+
+    ours, _ = pair
+    assert _socket_fd(Extra(socket=ours)) == ours.fileno()  # type: ignore[arg-type]
+    # Under TLS the socket carries ciphertext: never written around the transport.
+    assert _socket_fd(Extra(socket=ours, sslcontext=object())) is None  # type: ignore[arg-type]
+    assert _socket_fd(Extra(socket=ours, ssl_object=object())) is None  # type: ignore[arg-type]
+    assert _socket_fd(Extra()) is None  # type: ignore[arg-type]
