@@ -387,11 +387,16 @@ class FastRead:
     ctypes releases the GIL for the call, so the event loop (idle, its
     transports paused) and the reader's thread do not contend.
 
+    The latency samples land in one array made here, before any window:
+    zero-filling :data:`MAX_SAMPLES` doubles (16 MB) takes milliseconds, and
+    inside the window it would leave the sockets unread that long.
+
     Args:
         path: the compiled shared object.
     """
 
     def __init__(self, path: Path) -> None:
+        self._samples = (ctypes.c_double * MAX_SAMPLES)()
         longs = ctypes.POINTER(ctypes.c_longlong)
         doubles = ctypes.POINTER(ctypes.c_double)
         self._run = ctypes.CDLL(str(path), use_errno=True).fr_run
@@ -433,7 +438,8 @@ class FastRead:
         n = len(fds)
         events = (ctypes.c_longlong * n)()
         counters = (ctypes.c_longlong * n)(*(reads or [0] * n))
-        samples = (ctypes.c_double * max(1, capacity))()
+        samples = self._samples
+        capacity = min(capacity, MAX_SAMPLES)
         recovered = (ctypes.c_double * n)()
         totals = _Totals()
         after = -1 if recovery_after_ms is None else recovery_after_ms
